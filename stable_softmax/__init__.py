@@ -1,0 +1,14 @@
+"""Numerically stable softmax, log_softmax and logsumexp, and tools to measure them.
+
+Public API: :func:`softmax`, :func:`log_softmax`, :func:`logsumexp`,
+:data:`METHODS` (the methods of each function) and :mod:`stable_softmax.jit`
+(the Numba kernels, callable from your own ``@njit`` code).
+"""
+
+from . import jit
+from ._api import log_softmax, logsumexp, softmax
+from ._validate import METHODS
+
+__version__ = "0.1.0"
+
+__all__ = ["METHODS", "jit", "log_softmax", "logsumexp", "softmax", "__version__"]

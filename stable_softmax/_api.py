@@ -1,0 +1,183 @@
+"""The public functions: validate, lay out as rows, call a kernel, lay back."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._validate import Rows, as_float_array, check_method, check_out, normalize_axis, scale_factor
+from .kernels import KERNELS
+
+Axis = int | tuple[int, ...] | None
+
+_SEMANTICS = """
+    Notes
+    -----
+    Special values (every method but ``"naive"``, which is deliberately
+    unguarded and overflows): a NaN anywhere in a slice gives NaN for the
+    slice; an all ``-inf`` slice gives NaN (softmax, log_softmax) and ``-inf``
+    (logsumexp); ``-inf`` entries among finite ones give exactly 0 (softmax)
+    and ``-inf`` (log_softmax) and drop out of logsumexp; a ``+inf`` entry
+    gives softmax all NaN, log_softmax NaN at the ``+inf`` and ``-inf``
+    elsewhere, and logsumexp ``+inf``. These follow ``scipy.special``.
+"""
+
+
+def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out) -> np.ndarray:
+    kernel = KERNELS[(function, check_method(function, method))]
+    arr = as_float_array(x)
+    c = scale_factor(beta, base, arr.dtype)
+    layout = Rows.of(arr.shape, normalize_axis(axis, arr.ndim))
+    src = layout.rows_of(arr)
+    if out is None:
+        flat = np.empty((layout.rows, layout.n), dtype=arr.dtype)
+        kernel(src, flat, c)
+        return layout.restore(flat)
+    check_out(out, arr.shape, arr.dtype)
+    dst = layout.view(out)
+    # Writing straight into `out` is safe when it does not overlap the source
+    # or is exactly the source (the kernels read each x[i] before writing
+    # out[i]); any other overlap goes through a temporary.
+    if dst is not None and (not np.may_share_memory(dst, src) or _same_layout(dst, src)):
+        kernel(src, dst, c)
+    else:
+        flat = np.empty((layout.rows, layout.n), dtype=arr.dtype)
+        kernel(src, flat, c)
+        np.copyto(out, layout.restore(flat))
+    return out
+
+
+def _same_layout(a: np.ndarray, b: np.ndarray) -> bool:
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.strides == b.strides
+        and a.shape == b.shape
+    )
+
+
+def softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    *,
+    method: str = "shifted",
+    beta: float = 1.0,
+    base: float | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    r"""Softmax along ``axis``: ``a^(beta x_j) / sum_k a^(beta x_k)``.
+
+    With ``c = beta * ln(a)`` (``a = e`` when ``base`` is None) this is
+
+    .. math:: \mathrm{softmax}(x)_j = \frac{e^{c x_j}}{\sum_k e^{c x_k}}
+
+    Parameters
+    ----------
+    x : array_like
+        Logits. float32 and float64 keep their dtype; bool and integer
+        inputs are computed in float64. float16, complex, object and string
+        inputs raise ``TypeError``.
+    axis : int, tuple of ints or None, optional
+        Axes that form one distribution (all axes when None). Default -1.
+    method : {"shifted", "naive", "lse"}, optional
+        ``"shifted"`` computes ``exp(c (x_j - max)) / sum``: no overflow,
+        relative error about ``(n + 2 + 2 c (max - min)) u`` (Blanchard,
+        Higham & Higham 2021). ``"lse"`` computes ``exp(c x_j - lse(x))``,
+        division-free, with an extra error of about ``|lse(x)| u``.
+        ``"naive"`` computes ``exp(c x_j) / sum exp(c x_k)`` unguarded: NaN
+        once ``c max(x)`` exceeds ln(max float) (88.72 in float32, 709.78
+        in float64). ``u`` is the unit roundoff of the dtype.
+    beta : float, optional
+        Inverse temperature, finite and > 0. Default 1.
+    base : float, optional
+        Base ``a`` > 1 of the exponential; None means e. ``base=a`` equals
+        ``beta=ln(a)``. The scale ``beta * ln(a)`` is rounded once to the
+        dtype of ``x``.
+    out : ndarray, optional
+        Where to write the result: the shape of ``x`` and the result dtype.
+        May be ``x`` itself (in place). ``x`` is never written otherwise.
+
+    Returns
+    -------
+    ndarray
+        Values in [0, 1] summing to 1 along ``axis``, same shape as ``x``.
+    """
+    return _elementwise("softmax", x, axis, method, beta, base, out)
+
+
+def log_softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    *,
+    method: str = "shifted",
+    beta: float = 1.0,
+    base: float | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    r"""Natural log of :func:`softmax`: ``c x_j - ln sum_k exp(c x_k)``.
+
+    ``c = beta * ln(base)``; the logarithm is natural whatever the base.
+
+    Parameters
+    ----------
+    x, axis, beta, base, out
+        As in :func:`softmax`.
+    method : {"shifted", "naive", "lse"}, optional
+        ``"shifted"``: ``c (x_j - m) - ln sum exp(c (x_k - m))``, ``m`` the
+        maximum; absolute error about ``(|c (x_j - m)| + n) u``. ``"lse"``:
+        ``c x_j - lse(x)``, which cancels when both are large (error about
+        ``|lse(x)| u``). ``"naive"``: unshifted, overflows like softmax.
+
+    Returns
+    -------
+    ndarray
+        Values <= 0, same shape as ``x``.
+    """
+    return _elementwise("log_softmax", x, axis, method, beta, base, out)
+
+
+def logsumexp(
+    x: ArrayLike,
+    axis: Axis = -1,
+    *,
+    method: str = "shifted",
+    beta: float = 1.0,
+    base: float | None = None,
+    keepdims: bool = False,
+) -> np.ndarray | np.floating:
+    r"""``ln sum_k exp(c x_k)`` along ``axis``, ``c = beta * ln(base)``.
+
+    Parameters
+    ----------
+    x, axis, beta, base
+        As in :func:`softmax`. An empty slice gives ``-inf``.
+    method : {"shifted", "naive", "log1p"}, optional
+        ``"shifted"``: ``c m + ln sum exp(c (x_k - m))``, absolute error
+        about ``(|c m| + n) u``. ``"log1p"``: ``c m + ln k + log1p(s / k)``
+        with ``k`` the number of maxima and ``s`` the sum of the other terms
+        (Blanchard, Higham & Higham 2021), which keeps the digits of a small
+        ``s``. ``"naive"``: ``ln sum exp(c x_k)``, ``inf`` once
+        ``c max(x)`` exceeds ln(max float).
+    keepdims : bool, optional
+        Keep the reduced axes with length 1.
+
+    Returns
+    -------
+    ndarray or numpy scalar
+        The reduced array (a numpy scalar when every axis is reduced and
+        ``keepdims`` is False), in the dtype of the computation.
+    """
+    kernel = KERNELS[("logsumexp", check_method("logsumexp", method))]
+    arr = as_float_array(x)
+    c = scale_factor(beta, base, arr.dtype)
+    axes = normalize_axis(axis, arr.ndim)
+    layout = Rows.of(arr.shape, axes)
+    result = np.empty(layout.rows, dtype=arr.dtype)
+    kernel(layout.rows_of(arr), result, c)
+    result = result.reshape(layout.kept_shape)
+    if keepdims:
+        result = np.expand_dims(result, axes)
+    return result[()] if result.ndim == 0 else result
+
+
+for _function in (softmax, log_softmax, logsumexp):
+    _function.__doc__ += _SEMANTICS

@@ -1,0 +1,31 @@
+"""Reductions shared by the softmax kernels."""
+
+from __future__ import annotations
+
+from ._options import kernel
+
+
+@kernel
+def nan_max(x):
+    """Largest element of a 1-D array, NaN if any element is NaN.
+
+    Returns ``-inf`` for an empty array (the identity of ``max``), which the
+    callers treat like an all ``-inf`` slice. A plain ``v > m`` loop would skip
+    NaN; the early return makes NaN win, as the special-value table needs.
+    """
+    m = x.dtype.type(-float("inf"))
+    for i in range(x.size):
+        v = x[i]
+        if v != v:
+            return v
+        if v > m:
+            m = v
+    return m
+
+
+@kernel
+def fill(out, value):
+    """Set every element of the 1-D array ``out`` to ``value``."""
+    v = out.dtype.type(value)
+    for i in range(out.size):
+        out[i] = v

@@ -1,0 +1,112 @@
+"""Kernel-level checks: where naive overflows, and calls from user @njit code."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+from numba import njit, prange
+
+import stable_softmax as ss
+from stable_softmax import jit
+
+
+def _first_float_above_log_max(dtype):
+    """The smallest float of ``dtype`` above ln(max finite), from mpmath at 200 digits."""
+    with mpmath.workdps(200):
+        log_max = mpmath.log(mpmath.mpf(float(np.finfo(dtype).max)))
+        below = dtype(float(log_max))  # within one ulp of ln(max); fix the side below
+        while mpmath.mpf(float(below)) > log_max:
+            below = np.nextafter(below, dtype(0))
+        while mpmath.mpf(float(np.nextafter(below, dtype(np.inf)))) <= log_max:
+            below = np.nextafter(below, dtype(np.inf))
+    return below, np.nextafter(below, dtype(np.inf))
+
+
+@pytest.mark.parametrize("dtype,known", [(np.float32, 88.72283), (np.float64, 709.7827)])
+def test_naive_softmax_overflows_exactly_above_log_max(dtype, known):
+    below, above = _first_float_above_log_max(dtype)
+    assert below < known + 1e-4 < above + 1e-3  # the brief's decimal thresholds
+    ok = ss.softmax(np.array([below, 0.0], dtype=dtype), method="naive")
+    assert np.all(np.isfinite(ok)) and ok[0] > 0.99
+    broken = ss.softmax(np.array([above, 0.0], dtype=dtype), method="naive")
+    assert np.isnan(broken[0])
+    for method in ("shifted", "lse"):
+        for top in (above, dtype(1e30), np.finfo(dtype).max):
+            p = ss.softmax(np.array([top, 0.0], dtype=dtype), method=method)
+            # exp(-top) is at most a subnormal: the first output rounds to 1.
+            assert p[0] == 1.0 and 0.0 <= p[1] < np.finfo(dtype).smallest_normal
+    assert ss.logsumexp(np.array([above, 0.0], dtype=dtype), method="naive") == np.inf
+    assert np.isfinite(ss.logsumexp(np.array([above, 0.0], dtype=dtype), method="shifted"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_naive_softmax_underflows_to_nan_when_every_term_vanishes(dtype):
+    # exp(x) is 0 for x below the subnormal range (-103.97 in float32,
+    # -745.13 in float64): the naive quotient becomes 0 / 0.
+    x = np.array([-800.0, -801.0], dtype=dtype) * (1 if dtype == np.float64 else 0.2)
+    assert np.all(np.isnan(ss.softmax(x, method="naive")))
+    assert np.all(np.isfinite(ss.softmax(x, method="shifted")))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float32_kernels_stay_float32(dtype):
+    # 1 + 2^-30 rounds to 1 in float32 but not in float64: a kernel promoting
+    # float32 to float64 inside would see two different logits here.
+    x = np.array([1.0 + 2.0**-30, 1.0], dtype=np.float64).astype(dtype)
+    p = ss.softmax(x)
+    assert p.dtype == dtype
+    if dtype == np.float32:
+        assert p[0] == p[1] == np.float32(0.5)
+    else:
+        assert p[0] > p[1]
+
+
+def _row_kernels():
+    for function, methods in ss.METHODS.items():
+        for method in methods:
+            yield function, method
+
+
+@njit(parallel=True)
+def _user_rows(kernel, x, out, beta):
+    for r in prange(x.shape[0]):
+        kernel(x[r], out[r], beta)
+
+
+@njit(parallel=True)
+def _user_lse_rows(kernel, x, out, beta):
+    for r in prange(x.shape[0]):
+        out[r] = kernel(x[r], beta)
+
+
+@njit
+def _user_2d(kernel, x, out, beta):
+    kernel(x, out, beta)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("function,method", list(_row_kernels()))
+def test_jit_kernels_from_user_parallel_code(function, method, dtype):
+    x = np.random.default_rng(8).normal(0, 3, (64, 37)).astype(dtype)
+    x[3, 5] = -np.inf
+    beta = 1.5
+    expected = getattr(ss, function)(x, method=method, beta=beta)
+    row_kernel = getattr(jit, f"{function}_{method}_row")
+    table_kernel = getattr(jit, f"{function}_{method}")
+    if function == "logsumexp":
+        out = np.empty(x.shape[0], dtype)
+        _user_lse_rows(row_kernel, x, out, beta)
+        out2 = np.empty(x.shape[0], dtype)
+    else:
+        out = np.empty_like(x)
+        _user_rows(row_kernel, x, out, beta)
+        out2 = np.empty_like(x)
+    np.testing.assert_array_equal(out, expected)
+    _user_2d(table_kernel, x, out2, beta)
+    np.testing.assert_array_equal(out2, expected)
+
+
+def test_jit_module_exports_every_method():
+    names = {f"{f}_{m}{suffix}" for f, ms in ss.METHODS.items() for m in ms for suffix in ("", "_row")}
+    assert names == set(jit.__all__)
