@@ -7,8 +7,21 @@ Public API: :func:`softmax`, :func:`log_softmax`, :func:`logsumexp`,
 
 from . import jit
 from ._api import log_softmax, logsumexp, softmax
+from ._calculus import (
+    cross_entropy,
+    cross_entropy_grad,
+    hardmax,
+    inverse_softmax,
+    log_softmax_vjp,
+    softmax_jacobian,
+    softmax_vjp,
+)
 from ._validate import METHODS
 
 __version__ = "0.1.0"
 
-__all__ = ["METHODS", "jit", "log_softmax", "logsumexp", "softmax", "__version__"]
+__all__ = [
+    "METHODS", "jit", "log_softmax", "logsumexp", "softmax", "__version__",
+    "hardmax", "cross_entropy", "cross_entropy_grad", "softmax_jacobian",
+    "softmax_vjp", "log_softmax_vjp", "inverse_softmax",
+]

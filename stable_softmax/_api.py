@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ._validate import Rows, as_float_array, check_method, check_out, normalize_axis, scale_factor
-from .kernels import KERNELS
+from .kernels import DRIVERS
+
+#: Below this many elements, starting threads costs more than it saves
+#: (measured: a 256 x 256 float32 softmax is about 40 us on one thread).
+PARALLEL_MIN_ELEMENTS = 1 << 16
+#: A row at least this long is split across threads when there are fewer rows
+#: than threads (methods with a split kernel only).
+SPLIT_MIN_ELEMENTS = 1 << 17
 
 Axis = int | tuple[int, ...] | None
 
@@ -23,15 +31,38 @@ _SEMANTICS = """
 """
 
 
+def _run(function: str, method: str, x: np.ndarray, out: np.ndarray, c) -> None:
+    """Run ``function`` on the rows of ``x`` into ``out``, on one thread or several.
+
+    Every path gives the same bits: rows are independent, and the split
+    kernels combine their blocks in the order the serial kernels do.
+    """
+    drivers = DRIVERS[function]
+    method_id = drivers["methods"].index(method)
+    rows, n = x.shape
+    threads = numba.get_num_threads()
+    if threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS:
+        drivers["rows_parallel"](x, out, c, method_id)
+    elif threads > 1 and n >= SPLIT_MIN_ELEMENTS and method in drivers["split"]:
+        split = drivers["split"][method]
+        for r in range(rows):
+            if function == "logsumexp":
+                out[r] = split(x[r], c)
+            else:
+                split(x[r], out[r], c)
+    else:
+        drivers["rows"](x, out, c, method_id)
+
+
 def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out) -> np.ndarray:
-    kernel = KERNELS[(function, check_method(function, method))]
+    check_method(function, method)
     arr = as_float_array(x)
     c = scale_factor(beta, base, arr.dtype)
     layout = Rows.of(arr.shape, normalize_axis(axis, arr.ndim))
     src = layout.rows_of(arr)
     if out is None:
         flat = np.empty((layout.rows, layout.n), dtype=arr.dtype)
-        kernel(src, flat, c)
+        _run(function, method, src, flat, c)
         return layout.restore(flat)
     check_out(out, arr.shape, arr.dtype)
     dst = layout.view(out)
@@ -39,10 +70,10 @@ def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out) -> 
     # or is exactly the source (the kernels read each x[i] before writing
     # out[i]); any other overlap goes through a temporary.
     if dst is not None and (not np.may_share_memory(dst, src) or _same_layout(dst, src)):
-        kernel(src, dst, c)
+        _run(function, method, src, dst, c)
     else:
         flat = np.empty((layout.rows, layout.n), dtype=arr.dtype)
-        kernel(src, flat, c)
+        _run(function, method, src, flat, c)
         np.copyto(out, layout.restore(flat))
     return out
 
@@ -166,13 +197,13 @@ def logsumexp(
         The reduced array (a numpy scalar when every axis is reduced and
         ``keepdims`` is False), in the dtype of the computation.
     """
-    kernel = KERNELS[("logsumexp", check_method("logsumexp", method))]
+    check_method("logsumexp", method)
     arr = as_float_array(x)
     c = scale_factor(beta, base, arr.dtype)
     axes = normalize_axis(axis, arr.ndim)
     layout = Rows.of(arr.shape, axes)
     result = np.empty(layout.rows, dtype=arr.dtype)
-    kernel(layout.rows_of(arr), result, c)
+    _run("logsumexp", method, layout.rows_of(arr), result, c)
     result = result.reshape(layout.kept_shape)
     if keepdims:
         result = np.expand_dims(result, axes)

@@ -3,8 +3,8 @@
 Every error message of the public API lives here. The reshaping turns any
 choice of reduced axes into a ``(rows, n)`` problem: the reduced axes are
 moved last (a view), then merged (a view whenever the memory layout allows;
-NumPy copies otherwise). A copy is also made when the merged rows are not
-unit-stride, because the kernels stream along rows.
+NumPy copies otherwise). A copy is also made when the merged ``(rows, n)``
+array is not C-contiguous, because the kernels are compiled for that layout.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from numpy.exceptions import AxisError
 
 #: Methods of each public function, in the order the docs list them.
 METHODS: dict[str, tuple[str, ...]] = {
-    "softmax": ("naive", "shifted", "lse"),
-    "log_softmax": ("naive", "shifted", "lse"),
+    "softmax": ("naive", "shifted", "lse", "online"),
+    "log_softmax": ("naive", "shifted", "lse", "online"),
     "logsumexp": ("naive", "shifted", "log1p"),
 }
 
@@ -106,7 +106,7 @@ def scale_factor(beta, base, dtype: np.dtype) -> np.floating:
                 f"base must be > 1, got {base!r}; a base in (0, 1) is softmin: pass -x with base 1/base"
             )
         c = beta_f * math.log(base_f)
-    scaled = dtype.type(c)
+    scaled = dtype.type(c) if abs(c) <= float(np.finfo(dtype).max) else dtype.type(np.inf)
     if not np.isfinite(scaled) or scaled == 0:
         raise ValueError(
             f"beta * ln(base) = {c!r} is not representable as a finite nonzero {dtype}; "
@@ -164,12 +164,13 @@ class Rows:
             flat = a.transpose(self.perm).reshape((self.rows, self.n), copy=False)
         except ValueError:  # merging these axes needs a copy
             return None
-        if self.n > 1 and self.rows > 0 and flat.strides[1] != a.itemsize:
-            return None
-        return flat
+        # Kernels are compiled for C-contiguous rows: LLVM vectorizes their
+        # loops only when the unit stride is known at compile time, and the
+        # same compiled loop for every layout gives the same bits.
+        return flat if flat.flags.c_contiguous else None
 
     def rows_of(self, a: np.ndarray) -> np.ndarray:
-        """``a`` as ``(rows, n)`` with unit-stride rows, copying only when needed."""
+        """``a`` as a C-contiguous ``(rows, n)`` array, copying only when needed."""
         flat = self.view(a)
         if flat is None:
             flat = np.ascontiguousarray(a.transpose(self.perm)).reshape(self.rows, self.n)
@@ -178,3 +179,147 @@ class Rows:
     def restore(self, flat: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`rows_of` for a C-contiguous ``(rows, n)`` result."""
         return flat.reshape(self.moved_shape).transpose(np.argsort(self.perm))
+
+
+# ---------------------------------------------------------------------------
+# The softmax calculus: hardmax, cross-entropy, Jacobian, VJPs, inverse
+# ---------------------------------------------------------------------------
+
+#: The reductions of ``cross_entropy``.
+REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
+
+
+def class_axis(axis, ndim: int, name: str) -> int:
+    """Return the one class axis of an ``ndim``-d array ``name`` as a non-negative int."""
+    if ndim == 0:
+        raise ValueError(f"{name} is 0-d; it needs a class axis: pass an array with at least one dimension")
+    if isinstance(axis, (tuple, list)) or axis is None:
+        raise TypeError(f"axis must be a single int (the class axis of {name}), got {axis!r}")
+    return normalize_axis(axis, ndim)[0]
+
+
+def check_reduction(reduction) -> str:
+    """Return ``reduction`` if it is one of :data:`REDUCTIONS`, else raise ``ValueError``."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; valid reductions are {', '.join(map(repr, REDUCTIONS))}")
+    return reduction
+
+
+def check_same_shape(name: str, arr: np.ndarray, shape: tuple[int, ...], other: str) -> None:
+    """Raise ``ValueError`` unless ``arr`` (called ``name``) has the shape of ``other``."""
+    if arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}, expected {shape} (the shape of {other})")
+
+
+def _index_text(name: str, index: tuple[int, ...]) -> str:
+    return f"{name}[{', '.join(map(str, index))}]" if index else name
+
+
+def soft_label_tolerance(dtype) -> float:
+    """How far from 1 a distribution of soft labels of ``dtype`` may sum: ``sqrt(eps)``.
+
+    1.5e-8 for float64 (and integer or bool labels), 3.5e-4 for float32: the
+    test ``sklearn.metrics.log_loss`` applies to predicted probabilities. It
+    accepts labels normalised in their own precision (an error of about
+    ``n eps``) and refuses unnormalised ones.
+    """
+    dtype = np.dtype(dtype)
+    return math.sqrt(np.finfo(dtype if dtype.kind == "f" else np.float64).eps)
+
+
+def cross_entropy_labels(labels, shape: tuple[int, ...], axis: int, dtype: np.dtype, layout: Rows):
+    """Validate the labels of ``cross_entropy`` for logits of ``shape``, class axis ``axis``.
+
+    Returns ``("hard", indices)`` with ``indices`` an ``intp`` array of
+    ``layout.rows`` class indices, or ``("soft", q)`` with ``q`` the ``(rows, n)``
+    probabilities in ``dtype`` (unit-stride rows, laid out like the logits).
+    Class indices: any integer dtype, the shape of the logits without
+    ``axis``, values in ``[0, n)``. Probabilities: the shape of the logits,
+    finite, ``>= 0``, each distribution summing to 1 within
+    :func:`soft_label_tolerance`.
+    """
+    try:
+        arr = np.asarray(labels)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"labels could not be converted to an array ({exc})") from exc
+    kept_shape = shape[:axis] + shape[axis + 1 :]
+    n = shape[axis]
+    if arr.shape == kept_shape:
+        return "hard", _class_indices(arr, n, shape)
+    if arr.shape == shape:
+        return "soft", _probability_targets(arr, axis, dtype, layout)
+    raise ValueError(
+        f"labels has shape {arr.shape}; expected {kept_shape} (class indices, the logits' shape "
+        f"without axis {axis}) or {shape} (probabilities over axis {axis}, the logits' shape)"
+    )
+
+
+def _class_indices(arr: np.ndarray, n: int, shape: tuple[int, ...]) -> np.ndarray:
+    if arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"labels of shape {arr.shape} are class indices and need an integer dtype, got {arr.dtype}; "
+            f"pass labels.astype(np.intp), or labels of shape {shape} for probability targets"
+        )
+    bad = (arr < 0) | (arr >= n)
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = arr[index]
+        why = "negative indices are not allowed" if value < 0 else f"there are only {n} classes"
+        raise ValueError(
+            f"{_index_text('labels', index)} = {value} is out of range: class indices must be in "
+            f"[0, {n}) ({why})"
+        )
+    return np.ascontiguousarray(arr.reshape(-1), dtype=np.intp)
+
+
+def _probability_targets(arr: np.ndarray, axis: int, dtype: np.dtype, layout: Rows) -> np.ndarray:
+    q = as_float_array(arr, "labels")
+    bad = ~np.isfinite(q) | (q < 0)
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{_index_text('labels', index)} = {str(q[index])} is not a probability: "
+            "soft labels must be finite and >= 0"
+        )
+    rows = layout.rows_of(q)
+    sums = rows.sum(axis=1, dtype=np.float64)
+    tolerance = soft_label_tolerance(arr.dtype)
+    off = np.abs(sums - 1.0) > tolerance
+    if np.any(off):
+        r = int(np.argmax(off))
+        kept = [int(i) for i in np.unravel_index(r, layout.kept_shape)] if layout.kept_shape else []
+        where = ", ".join([str(i) for i in kept[:axis]] + [":"] + [str(i) for i in kept[axis:]])
+        raise ValueError(
+            f"labels[{where}] sums to {float(sums[r])!r}, not 1 (tolerance {tolerance:.1e} for {arr.dtype} "
+            f"labels); normalise them, e.g. labels / labels.sum(axis={axis}, keepdims=True)"
+        )
+    return np.ascontiguousarray(rows, dtype=dtype)
+
+
+def check_nonnegative(name: str, arr: np.ndarray) -> None:
+    """Raise ``ValueError`` naming the first negative entry of ``arr`` (NaN passes)."""
+    negative = arr < 0
+    if np.any(negative):
+        index = tuple(int(i) for i in np.argwhere(negative)[0])
+        raise ValueError(
+            f"{_index_text(name, index)} = {str(arr[index])} is negative; probabilities (or "
+            "unnormalised weights) must be >= 0"
+        )
+
+
+def row_offsets(C, shape: tuple[int, ...], axes: tuple[int, ...], layout: Rows, dtype: np.dtype) -> np.ndarray:
+    """One constant per slice: ``C`` as ``layout.rows`` values in ``dtype``.
+
+    ``C`` is a finite real number, or an array of the shape without ``axes``
+    (what ``logsumexp`` returns) or with length-1 ``axes`` (``keepdims=True``).
+    """
+    if np.ndim(C) == 0 and not isinstance(C, np.ndarray):
+        return np.full(layout.rows, dtype.type(_finite_real("C", C)), dtype=dtype)
+    arr = as_float_array(C, "C")
+    keepdims_shape = tuple(1 if i in axes else s for i, s in enumerate(shape))
+    if arr.shape not in (layout.kept_shape, keepdims_shape):
+        raise ValueError(
+            f"C has shape {arr.shape}; expected a scalar, {layout.kept_shape} or {keepdims_shape} "
+            "(one constant per slice)"
+        )
+    return np.ascontiguousarray(arr.reshape(layout.rows), dtype=dtype)

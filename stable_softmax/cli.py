@@ -1,9 +1,18 @@
-"""The ``stable-softmax`` command line (also ``python -m stable_softmax``)."""
+"""The ``stable-softmax`` command line (also ``python -m stable_softmax``).
+
+Subcommands: ``demo`` (the default) prints naive vs shifted vs lse softmax at
+extreme logits; ``report`` runs the accuracy sweep and writes a report
+(``stable-softmax report --help``). Bad arguments print one line to stderr and
+exit with status 2; Ctrl-C during ``report`` exits with status 130 and keeps
+the finished reference rows in the on-disk cache, so a rerun resumes.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import time
 
 import numpy as np
 
@@ -26,19 +35,187 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: ``prog: error: message (see --help)``."""
+
+    def error(self, message: str):
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
+def _names(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
+    return names
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _seed(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
+    return number
+
+
+def _check_names(parser, option: str, given: list[str] | None, valid) -> list[str]:
+    valid = list(valid)
+    if given is None:
+        return valid
+    unknown = [g for g in given if g not in valid]
+    if unknown:
+        parser.error(f"{option}: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(valid)}")
+    return list(dict.fromkeys(given))
+
+
+def _selection(parser, args) -> tuple[dict[str, tuple[str, ...]], list[str], list[str]]:
+    """Validate --functions/--methods/--dtypes/--families against the package's own tables."""
+    import stable_softmax as ss
+    from stable_softmax.accuracy.families import FAMILIES
+    from stable_softmax.accuracy.sweep import DTYPES
+
+    functions = _check_names(parser, "--functions", args.functions, ss.METHODS)
+    chosen = {f: tuple(ss.METHODS[f]) for f in functions}
+    if args.methods is not None:
+        known = {m for f in functions for m in ss.METHODS[f]}
+        unknown = [m for m in args.methods if m not in known]
+        if unknown:
+            valid = "; ".join(f"{f}: {', '.join(ss.METHODS[f])}" for f in functions)
+            parser.error(f"--methods: {', '.join(map(repr, unknown))} not a method of the chosen functions ({valid})")
+        chosen = {f: tuple(m for m in ms if m in args.methods) for f, ms in chosen.items()}
+        empty = [f for f, ms in chosen.items() if not ms]
+        if empty:
+            parser.error(
+                f"--methods leaves no method for {', '.join(empty)}; "
+                f"add one of {', '.join(ss.METHODS[empty[0]])} or narrow --functions"
+            )
+    dtypes = _check_names(parser, "--dtypes", args.dtypes, DTYPES)
+    families = _check_names(parser, "--families", args.families, FAMILIES)
+    return chosen, dtypes, families
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Run the accuracy sweep and write report.md/json/csv and plots into --out."""
+    import reference
+    from stable_softmax.accuracy import report, sweep, thresholds
+
+    functions, dtypes, families = args.selection
+    grid = sweep.GRIDS["full" if args.full else "quick"]
+    workers = args.workers or sweep.default_workers()
+    cells = sweep.build_cells(grid, functions, dtypes, families, args.seed)
+    groups = sweep.group_cells(cells)
+    total = sum(sweep.group_cost(g) for g in groups)
+    if not cells:
+        print(f"{args.prog}: error: the selection leaves no grid cell (see --help)", file=sys.stderr)
+        return 2
+    print(
+        f"{grid.name} grid: {len(cells)} cells in {len(groups)} input groups, {total} reference elements; "
+        f"{workers} worker(s); reference cache {reference.cache_dir()}",
+        file=sys.stderr,
+    )
+    start = time.monotonic()
+    progress = sweep.Progress(total)
+    try:
+        records = sweep.run_sweep(cells, workers=workers, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        print(
+            f"\ninterrupted: finished reference rows are kept in {reference.cache_dir()}; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    progress.close()
+    print("thresholds, course-material checks, plots ...", file=sys.stderr)
+    table = thresholds.threshold_table(functions, dtypes, grid.threshold_betas)
+    course = report.course_checks()
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    summary = report.summarize(records)
+    plots = []
+    if not args.no_plots:
+        from stable_softmax.accuracy.plots import make_plots
+
+        plots = make_plots(records, grid, out, report.recommend(summary), functions)
+    meta = {
+        "command": args.command_line,
+        **report.environment(),
+        "seed": args.seed,
+        "grid": grid.as_dict(),
+        "functions": {f: list(ms) for f, ms in functions.items()},
+        "dtypes": dtypes,
+        "families": families,
+        "workers": workers,
+        "reference_elements": total,
+        "wall_seconds": time.monotonic() - start,
+    }
+    doc = report.write_report(out, records, table, course, meta, plots)
+    for line in report.recommendation_lines(doc):
+        print(line.split(" Others:")[0])
+    print(f"report written to {out / 'report.md'} (+ report.json, report.csv, {len(plots)} plots)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stable-softmax", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
+    parser = _Parser(prog="stable-softmax", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     demo = sub.add_parser("demo", help="naive vs shifted vs lse softmax at extreme logits")
     demo.set_defaults(run=_demo)
+    rep = sub.add_parser(
+        "report",
+        help="accuracy sweep against the correctly rounded reference; writes report.md/json/csv and plots",
+        description="Sweep every softmax, log_softmax and logsumexp method against the correctly rounded "
+        "mpmath reference over input families, logit scales, n, beta, base and dtype, find the exact "
+        "overflow/underflow thresholds, and write report.md, report.json, report.csv and PNG plots.",
+    )
+    size = rep.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="the default grid: minutes on 2 cores, cold cache")
+    size.add_argument("--full", action="store_true", help="n up to 262144, beta to 1e6, all bases: hours")
+    rep.add_argument("--out", type=_path, default=_path("softmax-report"), metavar="DIR",
+                     help="output directory (default ./softmax-report)")
+    rep.add_argument("--dtypes", type=_names, metavar="LIST", help="comma-separated: float32,float64 (default both)")
+    rep.add_argument("--functions", type=_names, metavar="LIST", help="comma-separated: softmax,log_softmax,logsumexp")
+    rep.add_argument("--methods", type=_names, metavar="LIST", help="comma-separated method names (default all)")
+    rep.add_argument("--families", type=_names, metavar="LIST", help="comma-separated input families (default all)")
+    rep.add_argument("--seed", type=_seed, default=0, help="seed of the input generator (default 0)")
+    rep.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                     help="local worker processes (default: all cores); 1 runs in this process")
+    rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    rep.set_defaults(run=_report, parser=rep)
     return parser
+
+
+def _path(value: str):
+    from pathlib import Path
+
+    return Path(value)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["demo"])
+    if args.command == "report":
+        report_parser = args.parser
+        args.selection = _selection(report_parser, args)
+        args.prog = report_parser.prog
+        args.command_line = shlex.join(["stable-softmax", *argv])
+        if args.out.exists() and not args.out.is_dir():
+            report_parser.error(f"--out {args.out} exists and is not a directory")
     with np.errstate(all="ignore"):
         return args.run(args)
 

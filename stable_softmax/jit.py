@@ -2,16 +2,19 @@
 
 Every kernel is an ordinary Numba dispatcher, so it can be called from any
 jitted function, including ``@njit(parallel=True)`` ones with ``prange``.
-Two forms exist for each function and method:
 
 * ``<function>_<method>_row(x, out, beta)`` works on one 1-D row; the
   logsumexp row kernels return the value instead: ``logsumexp_<method>_row(x, beta)``.
-* ``<function>_<method>(x, out, beta)`` loops over the rows of a 2-D array
-  (``out`` has shape ``(rows,)`` for logsumexp).
+* ``<function>_rows(x, out, beta, method_id)`` runs a method over the rows of a
+  2-D array on the calling thread, ``<function>_rows_parallel`` with the rows
+  spread over threads (``out`` has shape ``(rows,)`` for logsumexp).
+  ``method_id`` is the position of the method in ``SOFTMAX_METHODS``,
+  ``LOG_SOFTMAX_METHODS`` or ``LOGSUMEXP_METHODS``.
 
 ``beta`` is the scale ``c`` applied to the logits (for base ``a``, pass
 ``beta * log(a)``); it is cast to the dtype of ``x``, so float32 stays
-float32. ``out`` must have the dtype of ``x`` and may be ``x`` itself.
+float32. Rows must be C-contiguous for the loops to vectorize (any layout
+works). ``out`` must have the dtype of ``x`` and may be ``x`` itself.
 Nothing is validated here: the public functions in :mod:`stable_softmax`
 do that.
 
@@ -31,38 +34,68 @@ array([0.25, 0.25, 0.25, 0.25], dtype=float32)
 """
 
 from .kernels.log_softmax import (
-    log_softmax_lse,
+    LOG_SOFTMAX_METHODS,
     log_softmax_lse_row,
-    log_softmax_naive,
     log_softmax_naive_row,
-    log_softmax_shifted,
+    log_softmax_online_row,
+    log_softmax_rows,
+    log_softmax_rows_parallel,
     log_softmax_shifted_row,
 )
 from .kernels.logsumexp import (
-    logsumexp_log1p,
+    LOGSUMEXP_METHODS,
     logsumexp_log1p_row,
-    logsumexp_naive,
     logsumexp_naive_row,
-    logsumexp_shifted,
+    logsumexp_rows,
+    logsumexp_rows_parallel,
     logsumexp_shifted_row,
 )
 from .kernels.softmax import (
-    softmax_lse,
+    SOFTMAX_METHODS,
     softmax_lse_row,
-    softmax_naive,
     softmax_naive_row,
-    softmax_shifted,
+    softmax_online_row,
+    softmax_rows,
+    softmax_rows_parallel,
     softmax_shifted_row,
+)
+from .kernels.calculus import (
+    cross_entropy,
+    cross_entropy_row,
+    cross_entropy_soft,
+    cross_entropy_soft_row,
+    cross_entropy_grad,
+    cross_entropy_grad_row,
+    cross_entropy_soft_grad,
+    cross_entropy_soft_grad_row,
+    hardmax,
+    hardmax_row,
+    inverse_softmax,
+    inverse_softmax_row,
+    log_softmax_vjp,
+    log_softmax_vjp_row,
+    softmax_jacobian,
+    softmax_jacobian_row,
+    softmax_vjp,
+    softmax_vjp_row,
 )
 
 __all__ = [
-    "softmax_naive", "softmax_naive_row",
-    "softmax_shifted", "softmax_shifted_row",
-    "softmax_lse", "softmax_lse_row",
-    "log_softmax_naive", "log_softmax_naive_row",
-    "log_softmax_shifted", "log_softmax_shifted_row",
-    "log_softmax_lse", "log_softmax_lse_row",
-    "logsumexp_naive", "logsumexp_naive_row",
-    "logsumexp_shifted", "logsumexp_shifted_row",
-    "logsumexp_log1p", "logsumexp_log1p_row",
+    "SOFTMAX_METHODS", "LOG_SOFTMAX_METHODS", "LOGSUMEXP_METHODS",
+    "softmax_naive_row", "softmax_shifted_row", "softmax_lse_row", "softmax_online_row",
+    "softmax_rows", "softmax_rows_parallel",
+    "log_softmax_naive_row", "log_softmax_shifted_row", "log_softmax_lse_row", "log_softmax_online_row",
+    "log_softmax_rows", "log_softmax_rows_parallel",
+    "logsumexp_naive_row", "logsumexp_shifted_row", "logsumexp_log1p_row",
+    "logsumexp_rows", "logsumexp_rows_parallel",
+    # the softmax calculus (see stable_softmax.kernels.calculus)
+    "cross_entropy", "cross_entropy_row",
+    "cross_entropy_soft", "cross_entropy_soft_row",
+    "cross_entropy_grad", "cross_entropy_grad_row",
+    "cross_entropy_soft_grad", "cross_entropy_soft_grad_row",
+    "hardmax", "hardmax_row",
+    "inverse_softmax", "inverse_softmax_row",
+    "log_softmax_vjp", "log_softmax_vjp_row",
+    "softmax_jacobian", "softmax_jacobian_row",
+    "softmax_vjp", "softmax_vjp_row",
 ]

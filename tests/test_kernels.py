@@ -81,8 +81,8 @@ def _user_lse_rows(kernel, x, out, beta):
 
 
 @njit
-def _user_2d(kernel, x, out, beta):
-    kernel(x, out, beta)
+def _user_table(kernel, x, out, beta, method_id):
+    kernel(x, out, beta, method_id)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -93,20 +93,89 @@ def test_jit_kernels_from_user_parallel_code(function, method, dtype):
     beta = 1.5
     expected = getattr(ss, function)(x, method=method, beta=beta)
     row_kernel = getattr(jit, f"{function}_{method}_row")
-    table_kernel = getattr(jit, f"{function}_{method}")
-    if function == "logsumexp":
-        out = np.empty(x.shape[0], dtype)
-        _user_lse_rows(row_kernel, x, out, beta)
-        out2 = np.empty(x.shape[0], dtype)
-    else:
-        out = np.empty_like(x)
-        _user_rows(row_kernel, x, out, beta)
-        out2 = np.empty_like(x)
+    method_id = getattr(jit, f"{function.upper()}_METHODS").index(method)
+    shape = x.shape[:1] if function == "logsumexp" else x.shape
+    out = np.empty(shape, dtype)
+    (_user_lse_rows if function == "logsumexp" else _user_rows)(row_kernel, x, out, beta)
     np.testing.assert_array_equal(out, expected)
-    _user_2d(table_kernel, x, out2, beta)
-    np.testing.assert_array_equal(out2, expected)
+    for table in ("rows", "rows_parallel"):
+        out = np.empty(shape, dtype)
+        _user_table(getattr(jit, f"{function}_{table}"), x, out, beta, method_id)
+        np.testing.assert_array_equal(out, expected)
 
 
 def test_jit_module_exports_every_method():
-    names = {f"{f}_{m}{suffix}" for f, ms in ss.METHODS.items() for m in ms for suffix in ("", "_row")}
-    assert names == set(jit.__all__)
+    names = {f"{f}_{m}_row" for f, ms in ss.METHODS.items() for m in ms}
+    names |= {f"{f}_{table}" for f in ss.METHODS for table in ("rows", "rows_parallel")}
+    assert names <= set(jit.__all__)
+    for function, methods in ss.METHODS.items():
+        assert getattr(jit, f"{function.upper()}_METHODS") == methods
+
+
+GUARDED = [(f, m) for f, ms in ss.METHODS.items() for m in ms if m != "naive"]
+
+
+def _call(function, method, x):
+    return getattr(ss, function)(x, method=method)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("function,method", list(_row_kernels()))
+@pytest.mark.parametrize("shape", [(64, 2500), (1, (1 << 17) + 4099)])
+def test_threads_give_the_serial_bits(function, method, dtype, shape):
+    # Rows are independent and split rows combine their blocks in the serial
+    # order, so 1 and 2 threads must agree to the last bit.
+    import numba
+
+    x = np.random.default_rng(9).normal(0, 5, shape).astype(dtype)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = _call(function, method, x)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        parallel = _call(function, method, x)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(parallel, serial)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("function,method", GUARDED)
+@pytest.mark.parametrize("where", [0, 5000, 9000])
+def test_special_values_in_long_rows(function, method, dtype, where):
+    # Rows longer than a block (4096) exercise the blocked and online merges:
+    # a special value in the first, a middle or the last block.
+    n = 9001
+    base = np.random.default_rng(10).normal(0, 2, n).astype(dtype)
+    f = getattr(ss, function)
+
+    x = base.copy()
+    x[where] = np.nan
+    assert np.all(np.isnan(f(x, method=method)))
+
+    x = base.copy()
+    x[where] = np.inf
+    got = f(x, method=method)
+    if function == "softmax":
+        assert np.all(np.isnan(got))
+    elif function == "log_softmax":
+        assert np.isnan(got[where]) and np.all(np.delete(got, where) == -np.inf)
+    else:
+        assert got == np.inf
+
+    # A whole block of -inf among finite values: those outputs are exactly
+    # 0 / -inf and the rest is the result of the finite part alone.
+    x = base.copy()
+    x[4096:8192] = -np.inf
+    got = f(x, method=method)
+    finite = np.delete(x, np.s_[4096:8192])
+    expected_rest = f(finite, method=method)
+    if function == "logsumexp":
+        assert got == expected_rest
+    else:
+        assert np.all(got[4096:8192] == (0.0 if function == "softmax" else -np.inf))
+        np.testing.assert_array_equal(np.delete(got, np.s_[4096:8192]), expected_rest)
+
+    # NaN hidden in a block that is otherwise all -inf still poisons the row.
+    x[6000] = np.nan
+    assert np.all(np.isnan(f(x, method=method)))

@@ -1,21 +1,41 @@
 """Numba kernels, one module per family; no Python-side logic here.
 
-:data:`KERNELS` maps ``(function, method)`` to the 2-D driver that the public
-API calls with a C-contiguous ``(rows, n)`` array.
+For each public function, :data:`DRIVERS` holds what the Python layer calls
+on a ``(rows, n)`` array:
+
+* ``methods``: the method names, whose positions are the ids the drivers take;
+* ``rows``: ``(x, out, c, method_id)``, every row on the calling thread;
+* ``rows_parallel``: the same, the rows spread over threads;
+* ``split``: ``{method: kernel}`` for the methods whose single long row can be
+  split across threads with the same bits as the serial kernel.
 """
 
-from .log_softmax import log_softmax_lse, log_softmax_naive, log_softmax_shifted
-from .logsumexp import logsumexp_log1p, logsumexp_naive, logsumexp_shifted
-from .softmax import softmax_lse, softmax_naive, softmax_shifted
+from .log_softmax import (
+    LOG_SOFTMAX_METHODS,
+    log_softmax_rows,
+    log_softmax_rows_parallel,
+    log_softmax_shifted_split,
+)
+from .logsumexp import LOGSUMEXP_METHODS, logsumexp_rows, logsumexp_rows_parallel, logsumexp_shifted_split
+from .softmax import SOFTMAX_METHODS, softmax_rows, softmax_rows_parallel, softmax_shifted_split
 
-KERNELS = {
-    ("softmax", "naive"): softmax_naive,
-    ("softmax", "shifted"): softmax_shifted,
-    ("softmax", "lse"): softmax_lse,
-    ("log_softmax", "naive"): log_softmax_naive,
-    ("log_softmax", "shifted"): log_softmax_shifted,
-    ("log_softmax", "lse"): log_softmax_lse,
-    ("logsumexp", "naive"): logsumexp_naive,
-    ("logsumexp", "shifted"): logsumexp_shifted,
-    ("logsumexp", "log1p"): logsumexp_log1p,
+DRIVERS = {
+    "softmax": {
+        "methods": SOFTMAX_METHODS,
+        "rows": softmax_rows,
+        "rows_parallel": softmax_rows_parallel,
+        "split": {"shifted": softmax_shifted_split},
+    },
+    "log_softmax": {
+        "methods": LOG_SOFTMAX_METHODS,
+        "rows": log_softmax_rows,
+        "rows_parallel": log_softmax_rows_parallel,
+        "split": {"shifted": log_softmax_shifted_split},
+    },
+    "logsumexp": {
+        "methods": LOGSUMEXP_METHODS,
+        "rows": logsumexp_rows,
+        "rows_parallel": logsumexp_rows_parallel,
+        "split": {"shifted": logsumexp_shifted_split},
+    },
 }

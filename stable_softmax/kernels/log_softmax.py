@@ -1,10 +1,11 @@
-r"""Log-softmax kernels: naive, max-shifted and log-sum-exp.
+r"""Log-softmax kernels: naive, max-shifted, log-sum-exp and online.
 
 For a 1-D row ``x`` and scale ``c = beta * ln(base)`` they compute
 
 .. math:: y_j = c x_j - \ln \sum_k e^{c x_k}
 
-(natural logarithm, whatever the base) in the dtype of ``x``.
+(natural logarithm, whatever the base) in the dtype of ``x``. No pass reads
+``x`` after ``out`` was written, so ``out`` may be ``x``.
 
 Special values (every method but ``naive``): a NaN in the row gives all NaN;
 an all ``-inf`` row gives all NaN; a row containing ``+inf`` gives NaN at each
@@ -15,13 +16,19 @@ from __future__ import annotations
 
 import math
 
+from numba import prange
+
+from ._blocks import BLOCK, block_max, exp_sum, exp_sum_unscaled, has_nan, row_max, scaled_minus, shifted_minus
 from ._options import kernel
 from ._reduce import fill, nan_max
+from ._rowpasses import n_blocks, row_exp_sum, split_exp_sum, split_max, split_shifted_minus
+from .exp import fast_exp
 
 
 @kernel
-def _log_softmax_special(x, out, m):
-    """Write the result of a row whose maximum ``m`` is not finite."""
+def _log_softmax_special(x, out):
+    """Result for a row whose NaN-ignoring maximum is not finite."""
+    m = nan_max(x)
     if m == math.inf:
         nan = x.dtype.type(math.nan)
         ninf = x.dtype.type(-math.inf)
@@ -36,11 +43,9 @@ def log_softmax_naive_row(x, out, c):
     """``c x_j - ln sum_k exp(c x_k)`` without a shift (unstable control)."""
     c = x.dtype.type(c)
     total = x.dtype.type(0.0)
-    for i in range(x.size):
-        total += math.exp(c * x[i])
-    log_total = math.log(total)
-    for i in range(x.size):
-        out[i] = c * x[i] - log_total
+    for start in range(0, x.size, BLOCK):
+        total += exp_sum_unscaled(x[start : start + BLOCK], c)
+    scaled_minus(x, out, c, math.log(total))
 
 
 @kernel
@@ -53,17 +58,12 @@ def log_softmax_shifted_row(x, out, c):
     exactly 0 when the other terms are below ``u``: the true value is a tiny
     negative number (the case the ``accurate`` method repairs with log1p).
     """
-    m = nan_max(x)
+    m = row_max(x)
     if not math.isfinite(m):
-        _log_softmax_special(x, out, m)
+        _log_softmax_special(x, out)
         return
     c = x.dtype.type(c)
-    total = x.dtype.type(0.0)
-    for i in range(x.size):
-        total += math.exp(c * (x[i] - m))
-    log_total = math.log(total)
-    for i in range(x.size):
-        out[i] = c * (x[i] - m) - log_total
+    shifted_minus(x, out, c, m, math.log(row_exp_sum(x, c, m)))
 
 
 @kernel
@@ -74,35 +74,86 @@ def log_softmax_lse_row(x, out, c):
     ``c x_j`` and ``L`` are large and close: the error is ``|L| u`` absolute
     rather than ``|c (x_j - m)| u``.
     """
-    m = nan_max(x)
+    m = row_max(x)
     if not math.isfinite(m):
-        _log_softmax_special(x, out, m)
+        _log_softmax_special(x, out)
         return
     c = x.dtype.type(c)
+    scaled_minus(x, out, c, c * m + math.log(row_exp_sum(x, c, m)))
+
+
+@kernel
+def log_softmax_online_row(x, out, c):
+    r"""``c (x_j - M) - ln S`` with ``(M, S)`` from one blocked online pass.
+
+    The maximum and the normaliser come from one read of ``x`` (Milakov &
+    Gimelshein 2018; the merge rule is in :func:`.softmax.softmax_online_row`),
+    the outputs from a second. Rows of one block are the shifted method.
+    """
+    nb = n_blocks(x.size)
+    if nb <= 1:
+        log_softmax_shifted_row(x, out, c)
+        return
+    c = x.dtype.type(c)
+    ninf = x.dtype.type(-math.inf)
+    big_m = ninf
     total = x.dtype.type(0.0)
-    for i in range(x.size):
-        total += math.exp(c * (x[i] - m))
-    lse = c * m + math.log(total)
-    for i in range(x.size):
-        out[i] = c * x[i] - lse
+    for b in range(nb):
+        xb = x[b * BLOCK : (b + 1) * BLOCK]
+        bm = block_max(xb)
+        if bm == ninf:
+            if has_nan(xb):
+                total = x.dtype.type(math.nan)
+            continue
+        bs = exp_sum(xb, c, bm)
+        if bm > big_m:
+            total = total * fast_exp(c * (big_m - bm)) + bs
+            big_m = bm
+        else:
+            total += bs * fast_exp(c * (bm - big_m))
+    if not math.isfinite(big_m):
+        _log_softmax_special(x, out)
+        return
+    shifted_minus(x, out, c, big_m, math.log(total))
 
 
 @kernel
-def log_softmax_naive(x, out, c):
-    """Row-wise :func:`log_softmax_naive_row` over a ``(rows, n)`` array."""
-    for r in range(x.shape[0]):
-        log_softmax_naive_row(x[r], out[r], c)
+def log_softmax_shifted_split(x, out, c):
+    """:func:`log_softmax_shifted_row` for one long row, blocks spread over threads (same bits)."""
+    m = split_max(x)
+    if not math.isfinite(m):
+        _log_softmax_special(x, out)
+        return
+    c = x.dtype.type(c)
+    split_shifted_minus(x, out, c, m, math.log(split_exp_sum(x, c, m)))
+
+
+#: Method names in the order of the ids the parallel driver takes.
+LOG_SOFTMAX_METHODS = ("naive", "shifted", "lse", "online")
 
 
 @kernel
-def log_softmax_shifted(x, out, c):
-    """Row-wise :func:`log_softmax_shifted_row` over a ``(rows, n)`` array."""
-    for r in range(x.shape[0]):
-        log_softmax_shifted_row(x[r], out[r], c)
+def log_softmax_row(x, out, c, method):
+    """Dispatch on ``method``, an index into :data:`LOG_SOFTMAX_METHODS`."""
+    if method == 0:
+        log_softmax_naive_row(x, out, c)
+    elif method == 1:
+        log_softmax_shifted_row(x, out, c)
+    elif method == 2:
+        log_softmax_lse_row(x, out, c)
+    else:
+        log_softmax_online_row(x, out, c)
 
 
 @kernel
-def log_softmax_lse(x, out, c):
-    """Row-wise :func:`log_softmax_lse_row` over a ``(rows, n)`` array."""
+def log_softmax_rows(x, out, c, method):
+    """Every row of a ``(rows, n)`` array on the calling thread."""
     for r in range(x.shape[0]):
-        log_softmax_lse_row(x[r], out[r], c)
+        log_softmax_row(x[r], out[r], c, method)
+
+
+@kernel(parallel=True)
+def log_softmax_rows_parallel(x, out, c, method):
+    """Every row of a ``(rows, n)`` array, rows spread over threads."""
+    for r in prange(x.shape[0]):
+        log_softmax_row(x[r], out[r], c, method)

@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import math
 
+from numba import prange
+
+from ._blocks import BLOCK, exp_sum_off_max, exp_sum_unscaled, row_max
 from ._options import kernel
 from ._reduce import nan_max
+from ._rowpasses import row_exp_sum, split_exp_sum, split_max
 
 
 @kernel
@@ -28,8 +32,8 @@ def logsumexp_naive_row(x, c):
     """``ln sum_k exp(c x_k)``: overflows once ``c max(x) > ln(max_float)``."""
     c = x.dtype.type(c)
     total = x.dtype.type(0.0)
-    for i in range(x.size):
-        total += math.exp(c * x[i])
+    for start in range(0, x.size, BLOCK):
+        total += exp_sum_unscaled(x[start : start + BLOCK], c)
     return math.log(total)
 
 
@@ -40,15 +44,12 @@ def logsumexp_shifted_row(x, c):
     The sum is in ``[1, n]``; the result's error is about
     ``|c m| u + n u`` absolute (Blanchard, Higham & Higham 2021, Thm 2.2).
     """
-    m = nan_max(x)
+    m = row_max(x)
     if not math.isfinite(m):
         # NaN stays NaN, +inf dominates, -inf is the empty/all -inf sum.
-        return m
+        return nan_max(x)
     c = x.dtype.type(c)
-    total = x.dtype.type(0.0)
-    for i in range(x.size):
-        total += math.exp(c * (x[i] - m))
-    return c * m + math.log(total)
+    return c * m + math.log(row_exp_sum(x, c, m))
 
 
 @kernel
@@ -61,37 +62,53 @@ def logsumexp_log1p_row(x, c):
     ``s`` that ``ln(k + s)`` would round away (Blanchard, Higham & Higham 2021,
     Algorithm 2, with ties counted).
     """
-    m = nan_max(x)
+    m = row_max(x)
     if not math.isfinite(m):
-        return m
+        return nan_max(x)
     c = x.dtype.type(c)
     rest = x.dtype.type(0.0)
     ties = 0
-    for i in range(x.size):
-        if x[i] == m:
-            ties += 1
-        else:
-            rest += math.exp(c * (x[i] - m))
+    for start in range(0, x.size, BLOCK):
+        s, k = exp_sum_off_max(x[start : start + BLOCK], c, m)
+        rest += s
+        ties += k
     k = x.dtype.type(ties)
     return c * m + math.log(k) + math.log1p(rest / k)
 
 
 @kernel
-def logsumexp_naive(x, out, c):
-    """Row-wise :func:`logsumexp_naive_row`: ``out[r] = lse(x[r])``."""
-    for r in range(x.shape[0]):
-        out[r] = logsumexp_naive_row(x[r], c)
+def logsumexp_shifted_split(x, c):
+    """:func:`logsumexp_shifted_row` for one long row, blocks spread over threads (same bits)."""
+    m = split_max(x)
+    if not math.isfinite(m):
+        return nan_max(x)
+    c = x.dtype.type(c)
+    return c * m + math.log(split_exp_sum(x, c, m))
+
+
+#: Method names in the order of the ids the parallel driver takes.
+LOGSUMEXP_METHODS = ("naive", "shifted", "log1p")
 
 
 @kernel
-def logsumexp_shifted(x, out, c):
-    """Row-wise :func:`logsumexp_shifted_row`: ``out[r] = lse(x[r])``."""
-    for r in range(x.shape[0]):
-        out[r] = logsumexp_shifted_row(x[r], c)
+def logsumexp_row(x, c, method):
+    """Dispatch on ``method``, an index into :data:`LOGSUMEXP_METHODS`."""
+    if method == 0:
+        return logsumexp_naive_row(x, c)
+    if method == 1:
+        return logsumexp_shifted_row(x, c)
+    return logsumexp_log1p_row(x, c)
 
 
 @kernel
-def logsumexp_log1p(x, out, c):
-    """Row-wise :func:`logsumexp_log1p_row`: ``out[r] = lse(x[r])``."""
+def logsumexp_rows(x, out, c, method):
+    """Every row of a ``(rows, n)`` array on the calling thread."""
     for r in range(x.shape[0]):
-        out[r] = logsumexp_log1p_row(x[r], c)
+        out[r] = logsumexp_row(x[r], c, method)
+
+
+@kernel(parallel=True)
+def logsumexp_rows_parallel(x, out, c, method):
+    """``out[r] = lse(x[r])`` for every row, rows spread over threads."""
+    for r in prange(x.shape[0]):
+        out[r] = logsumexp_row(x[r], c, method)

@@ -1,14 +1,16 @@
-r"""Softmax kernels: naive, max-shifted and log-sum-exp (division-free).
+r"""Softmax kernels: naive, max-shifted, log-sum-exp (division-free) and online.
 
 All kernels compute, for a 1-D row ``x`` and a scale ``c = beta * ln(base)``,
 
 .. math:: y_j = \frac{e^{c x_j}}{\sum_k e^{c x_k}}
 
 in the dtype of ``x`` (``c`` is cast to that dtype first, so float32 rows are
-never promoted to float64). ``*_row`` kernels take one row and write ``out``;
-the matching 2-D drivers loop over the rows of a ``(rows, n)`` array. ``out``
-may be the same array as ``x``: every element of ``x`` is read before the
-element of ``out`` at the same index is written.
+never promoted to float64), with the vectorized exponential of
+:mod:`.exp` (within 1 ULP of correctly rounded). ``*_row`` kernels take one
+row and write ``out``; the 2-D drivers loop over the rows of a ``(rows, n)``
+array, serially or with the rows spread over threads. ``out`` may be the same
+array as ``x``: every pass reads ``x[i]`` before it writes ``out[i]``, and no
+pass reads ``x`` after a pass has written ``out``.
 
 Special values (every method but ``naive``, which is the unguarded control):
 a NaN in the row gives all NaN; an all ``-inf`` row and a row containing
@@ -19,8 +21,24 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from numba import prange
+
+from ._blocks import (
+    BLOCK,
+    block_max,
+    divide,
+    exp_offset,
+    exp_store_sum,
+    exp_store_sum_unscaled,
+    has_nan,
+    row_max,
+    scale,
+)
 from ._options import kernel
-from ._reduce import fill, nan_max
+from ._reduce import fill
+from ._rowpasses import n_blocks, row_exp_store_sum, row_exp_sum, split_divide, split_exp_store_sum, split_max
+from .exp import fast_exp
 
 
 @kernel
@@ -33,12 +51,9 @@ def softmax_naive_row(x, out, c):
     """
     c = x.dtype.type(c)
     total = x.dtype.type(0.0)
-    for i in range(x.size):
-        e = math.exp(c * x[i])
-        out[i] = e
-        total += e
-    for i in range(x.size):
-        out[i] = out[i] / total
+    for start in range(0, x.size, BLOCK):
+        total += exp_store_sum_unscaled(x[start : start + BLOCK], out[start : start + BLOCK], c)
+    divide(out, total)
 
 
 @kernel
@@ -48,21 +63,16 @@ def softmax_shifted_row(x, out, c):
     The shift makes the largest exponent 0, so the sum lies in ``[1, n]`` and
     can neither overflow nor vanish. Blanchard, Higham & Higham (2021) bound
     the relative error of each output by about ``(n + 2 + 2 c (max - min)) u``
-    to first order, ``u`` the unit roundoff.
+    to first order, ``u`` the unit roundoff; the blocked sum here replaces the
+    ``n`` by roughly ``BLOCK / 8 + n / BLOCK``.
     """
-    m = nan_max(x)
+    m = row_max(x)
     if not math.isfinite(m):
-        # NaN anywhere, a +inf entry, or an all -inf row: no finite answer.
+        # A +inf entry, or no finite entry at all (all -inf, NaN, empty).
         fill(out, math.nan)
         return
     c = x.dtype.type(c)
-    total = x.dtype.type(0.0)
-    for i in range(x.size):
-        e = math.exp(c * (x[i] - m))
-        out[i] = e
-        total += e
-    for i in range(x.size):
-        out[i] = out[i] / total
+    divide(out, row_exp_store_sum(x, out, c, m))
 
 
 @kernel
@@ -74,35 +84,106 @@ def softmax_lse_row(x, out, c):
     loses accuracy when ``|c max(x)|`` is large (Blanchard, Higham & Higham
     2021, Section 4).
     """
-    m = nan_max(x)
+    m = row_max(x)
     if not math.isfinite(m):
         fill(out, math.nan)
         return
     c = x.dtype.type(c)
+    lse = c * m + math.log(row_exp_sum(x, c, m))
+    exp_offset(x, out, c, lse)
+
+
+@kernel
+def softmax_online_row(x, out, c):
+    r"""One pass over memory for the maximum and the normaliser together.
+
+    Milakov & Gimelshein (2018), "Online normalizer calculation for softmax",
+    by blocks: each block's maximum ``b`` and sum ``s_b = sum exp(c (x - b))``
+    come from one read of the block (the second read hits the cache), and the
+    running pair ``(M, S)`` is merged with the rule
+    ``S <- S exp(c (M - b)) + s_b`` when ``b > M``, ``S <- S + s_b exp(c (b - M))``
+    otherwise. The stored terms are finally scaled by ``exp(c (b - M)) / S``
+    (a division by ``S`` for the blocks holding the maximum, as in
+    :func:`softmax_shifted_row`). The extra roundings of the merge factors add
+    about 2 ULPs to the shifted bound. Rows of one block are the shifted method.
+    """
+    nb = n_blocks(x.size)
+    if nb <= 1:
+        softmax_shifted_row(x, out, c)
+        return
+    c = x.dtype.type(c)
+    ninf = x.dtype.type(-math.inf)
+    block_maxima = np.empty(nb, dtype=x.dtype)
+    big_m = ninf
     total = x.dtype.type(0.0)
-    for i in range(x.size):
-        total += math.exp(c * (x[i] - m))
-    lse = c * m + math.log(total)
-    for i in range(x.size):
-        out[i] = math.exp(c * x[i] - lse)
+    for b in range(nb):
+        xb = x[b * BLOCK : (b + 1) * BLOCK]
+        ob = out[b * BLOCK : (b + 1) * BLOCK]
+        bm = block_max(xb)
+        block_maxima[b] = bm
+        if bm == ninf:
+            # Only -inf (0 terms) or NaN (a NaN sum) in this block.
+            fill(ob, 0.0)
+            if has_nan(xb):
+                total = x.dtype.type(math.nan)
+            continue
+        bs = exp_store_sum(xb, ob, c, bm)
+        if bm > big_m:
+            total = total * fast_exp(c * (big_m - bm)) + bs
+            big_m = bm
+        else:
+            total += bs * fast_exp(c * (bm - big_m))
+    if not math.isfinite(big_m):
+        fill(out, math.nan)
+        return
+    for b in range(nb):
+        ob = out[b * BLOCK : (b + 1) * BLOCK]
+        if block_maxima[b] == big_m:
+            divide(ob, total)
+        else:
+            scale(ob, fast_exp(c * (block_maxima[b] - big_m)) / total)
 
 
 @kernel
-def softmax_naive(x, out, c):
-    """Row-wise :func:`softmax_naive_row` over a ``(rows, n)`` array."""
-    for r in range(x.shape[0]):
-        softmax_naive_row(x[r], out[r], c)
+def softmax_shifted_split(x, out, c):
+    """:func:`softmax_shifted_row` for one long row, its blocks spread over threads.
+
+    Gives the same bits as :func:`softmax_shifted_row`.
+    """
+    m = split_max(x)
+    if not math.isfinite(m):
+        fill(out, math.nan)
+        return
+    c = x.dtype.type(c)
+    split_divide(out, split_exp_store_sum(x, out, c, m))
+
+
+#: Method names in the order of the ids the parallel driver takes.
+SOFTMAX_METHODS = ("naive", "shifted", "lse", "online")
 
 
 @kernel
-def softmax_shifted(x, out, c):
-    """Row-wise :func:`softmax_shifted_row` over a ``(rows, n)`` array."""
-    for r in range(x.shape[0]):
-        softmax_shifted_row(x[r], out[r], c)
+def softmax_row(x, out, c, method):
+    """Dispatch on ``method``, an index into :data:`SOFTMAX_METHODS`."""
+    if method == 0:
+        softmax_naive_row(x, out, c)
+    elif method == 1:
+        softmax_shifted_row(x, out, c)
+    elif method == 2:
+        softmax_lse_row(x, out, c)
+    else:
+        softmax_online_row(x, out, c)
 
 
 @kernel
-def softmax_lse(x, out, c):
-    """Row-wise :func:`softmax_lse_row` over a ``(rows, n)`` array."""
+def softmax_rows(x, out, c, method):
+    """Every row of a ``(rows, n)`` array on the calling thread."""
     for r in range(x.shape[0]):
-        softmax_lse_row(x[r], out[r], c)
+        softmax_row(x[r], out[r], c, method)
+
+
+@kernel(parallel=True)
+def softmax_rows_parallel(x, out, c, method):
+    """Every row of a ``(rows, n)`` array, rows spread over threads."""
+    for r in prange(x.shape[0]):
+        softmax_row(x[r], out[r], c, method)

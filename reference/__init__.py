@@ -1,0 +1,28 @@
+"""Correctly rounded mpmath reference for softmax, log_softmax and logsumexp.
+
+Every input float (and ``beta``, ``base``) is taken as the exact binary
+number it represents; the exact function is evaluated in mpmath with Ziv's
+strategy and rounded once to nearest-even in float32 or float64.  Results
+are cached on disk per row (see :func:`cache_dir`).
+"""
+
+from ._api import exp, log_softmax, logsumexp, softmax
+from ._cache import ReferenceCacheWarning, cache_dir, clear_cache
+from ._exact import MAX_PRECISION, STRATEGY_VERSION, PrecisionLimitError
+
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "exp",
+    "cache_dir",
+    "clear_cache",
+    "ReferenceCacheWarning",
+    "PrecisionLimitError",
+    "MAX_PRECISION",
+    "STRATEGY_VERSION",
+]
+
+from ._calculus import cross_entropy, cross_entropy_grad  # noqa: E402
+
+__all__ += ["cross_entropy", "cross_entropy_grad"]

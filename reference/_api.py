@@ -1,0 +1,327 @@
+"""Public functions: validation, axis bookkeeping, per-row caching."""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from . import _cache, _exact
+from ._rounding import format_of
+
+try:
+    from numpy.exceptions import AxisError
+except ImportError:  # numpy < 1.25
+    AxisError = np.AxisError
+
+_CONVENTION = """
+    Let ``c = beta * ln(base)`` (``c = beta`` when ``base`` is None), where
+    ``beta``, ``base`` and every element of ``x`` are taken as the exact
+    binary numbers their floats represent and ``c`` is never rounded.  Then
+    for each slice along ``axis``::
+
+        softmax_j     = exp(c x_j) / sum_k exp(c x_k)
+        log_softmax_j = c x_j - ln sum_k exp(c x_k)
+        logsumexp     = ln sum_k exp(c x_k)          (natural log)
+
+    The exact value is rounded once, to nearest with ties to even, into the
+    target format (float32 results are never rounded through float64);
+    subnormal results are rounded on the subnormal grid and magnitudes at or
+    above ``max_finite + ulp(max_finite)/2`` become ``+-inf``.
+"""
+
+_SPECIALS = """
+    Special values follow ``scipy.special``: a NaN anywhere in a slice gives
+    NaN for the whole slice; an all ``-inf`` slice gives NaN (softmax,
+    log_softmax) and ``-inf`` (logsumexp); ``-inf`` entries among finite ones
+    give exactly 0 (softmax) / ``-inf`` (log_softmax) and are ignored by
+    logsumexp; a ``+inf`` entry gives softmax all NaN, log_softmax NaN at each
+    ``+inf`` and ``-inf`` elsewhere, logsumexp ``+inf``; an empty slice gives
+    an empty softmax/log_softmax and a ``-inf`` logsumexp.
+"""
+
+_PARAMS = """
+    x : array_like
+        float32, float64, integer or boolean values.  Integers and booleans
+        are converted to float64 first.  float16, complex, object and string
+        input raise TypeError.  ``x`` is never modified.
+    axis : int, tuple of int or None, optional
+        Axes forming one slice (default: the last); None means all axes.
+    beta : float, optional
+        Inverse temperature, a finite real > 0.
+    base : float or None, optional
+        Base of the exponential, a finite real > 1; None means e.
+    dtype : {None, numpy.float32, numpy.float64}, optional
+        Target format; None means the input's dtype (float64 for integers and
+        booleans).
+"""
+
+
+def _target_and_values(x: Any, dtype: Any):
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind == "f":
+        if arr.dtype.itemsize == 2:
+            raise TypeError("float16 input is not supported; cast with x.astype(np.float32)")
+        if arr.dtype.itemsize not in (4, 8):
+            raise TypeError(
+                f"{arr.dtype} input is not supported; cast with x.astype(np.float64)"
+            )
+        values = arr.astype(np.float32 if arr.dtype.itemsize == 4 else np.float64, copy=False)
+    elif kind in "iub":
+        values = arr.astype(np.float64)
+    elif kind == "c":
+        raise TypeError(
+            f"complex input ({arr.dtype}) is not supported; pass a real array such as x.real"
+        )
+    else:
+        raise TypeError(
+            f"input of dtype {arr.dtype} is not supported; pass real numbers, "
+            "e.g. np.asarray(x, dtype=np.float64)"
+        )
+    if dtype is None:
+        target = values.dtype
+    else:
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            target = None
+        if target is None or target not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"dtype must be None, np.float32 or np.float64; got {dtype!r}")
+    return values, format_of(target)
+
+
+def _exact_number(value: Any, name: str, lower: int, hint: str) -> mpmath.mpf:
+    ok_type = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+    if ok_type and isinstance(value, np.floating) and np.dtype(type(value)).itemsize > 8:
+        ok_type = False  # long double is not exact in float64
+    if ok_type:
+        exact = mpmath.mpf(int(value)) if isinstance(value, (int, np.integer)) else mpmath.mpf(float(value))
+        if mpmath.isfinite(exact) and exact > lower:
+            return exact
+    raise ValueError(f"{name} must be a finite real number > {lower}; got {value!r}. {hint}")
+
+
+def _scale(beta: Any, base: Any) -> tuple[_exact.Scale, list]:
+    b = _exact_number(beta, "beta", 0, "Pass beta > 0 (to get softmin, negate x instead).")
+    a = None
+    if base is not None:
+        a = _exact_number(
+            base, "base", 1, "Pass base=None for e or a base > 1 (for a base below 1, negate x and pass 1/base)."
+        )
+    key = [list(b._mpf_[:3]), None if a is None else list(a._mpf_[:3])]
+    return _exact.Scale(b, a), [[int(v) for v in part] if part else None for part in key]
+
+
+def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    items = axis if isinstance(axis, tuple) else (axis,)
+    out = []
+    for item in items:
+        try:
+            a = operator.index(item)
+        except TypeError:
+            raise TypeError(f"axis must be an int, a tuple of ints or None; got {axis!r}") from None
+        if not -ndim <= a < ndim:
+            raise AxisError(a, ndim)
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"axis {axis!r} names an axis more than once")
+    return tuple(out)
+
+
+def _to_rows(values: np.ndarray, axes: tuple[int, ...]):
+    others = tuple(i for i in range(values.ndim) if i not in axes)
+    perm = others + axes
+    moved = np.transpose(values, perm)
+    lead = moved.shape[: len(others)]
+    n = math.prod(moved.shape[len(others):])
+    rows = np.ascontiguousarray(moved).reshape(math.prod(lead), n)
+    return rows, perm, lead, moved.shape
+
+
+def _compute_row(kind: str, row: np.ndarray, scale, scale_key, fmt) -> np.ndarray:
+    count = 1 if kind == "logsumexp" else row.size
+    parts = {
+        "function": kind,
+        "input_dtype": row.dtype.str,
+        "n": int(row.size),
+        "beta_base": scale_key,
+        "target": fmt.dtype.str,
+    }
+    key = _cache.make_key(parts, row.astype(row.dtype.newbyteorder("<")).tobytes())
+    hit = _cache.load(key, fmt.dtype, count)
+    if hit is not None:
+        return hit
+    result = _exact.evaluate_row(kind, row, scale, fmt)
+    result = np.asarray(result, dtype=fmt.dtype).reshape(count)
+    _cache.store(key, result)
+    return result
+
+
+def _run(kind, x, axis, beta, base, dtype, keepdims=False):
+    values, fmt = _target_and_values(x, dtype)
+    scale, scale_key = _scale(beta, base)
+    axes = _axes(axis, values.ndim)
+    rows, perm, lead, moved_shape = _to_rows(values, axes)
+    if kind == "logsumexp":
+        out = np.empty(rows.shape[0], dtype=fmt.dtype)
+        for i, row in enumerate(rows):
+            out[i] = _compute_row(kind, row, scale, scale_key, fmt)[0]
+        if keepdims:
+            shape = tuple(1 if i in axes else s for i, s in enumerate(values.shape))
+        else:
+            shape = lead
+        out = out.reshape(shape)
+        return out[()] if out.ndim == 0 else out
+    out = np.empty(rows.shape, dtype=fmt.dtype)
+    for i, row in enumerate(rows):
+        out[i] = _compute_row(kind, row, scale, scale_key, fmt)
+    return np.transpose(out.reshape(moved_shape), np.argsort(perm))
+
+
+def softmax(
+    x: Any,
+    axis: int | tuple[int, ...] | None = -1,
+    *,
+    beta: float = 1.0,
+    base: float | None = None,
+    dtype: Any = None,
+) -> np.ndarray:
+    return _run("softmax", x, axis, beta, base, dtype)
+
+
+def log_softmax(
+    x: Any,
+    axis: int | tuple[int, ...] | None = -1,
+    *,
+    beta: float = 1.0,
+    base: float | None = None,
+    dtype: Any = None,
+) -> np.ndarray:
+    return _run("log_softmax", x, axis, beta, base, dtype)
+
+
+def logsumexp(
+    x: Any,
+    axis: int | tuple[int, ...] | None = -1,
+    *,
+    beta: float = 1.0,
+    base: float | None = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+) -> np.ndarray | np.floating:
+    return _run("logsumexp", x, axis, beta, base, dtype, keepdims=bool(keepdims))
+
+
+def exp(x: Any, dtype: Any = None) -> np.ndarray | np.floating:
+    """Correctly rounded elementwise exponential.
+
+    Parameters
+    ----------
+    x : array_like
+        float32, float64, integer or boolean values (integers and booleans
+        are converted to float64); other dtypes raise TypeError.
+    dtype : {None, numpy.float32, numpy.float64}, optional
+        Target format; None means the input's dtype (float64 for integers).
+
+    Returns
+    -------
+    numpy.ndarray or numpy scalar
+        ``exp(x)`` of each element, the exact value rounded to nearest-even
+        in the target format: ``exp(-inf) = 0``, ``exp(+inf) = inf``,
+        ``exp(nan) = nan``; overflow gives ``inf`` and underflow subnormals
+        or 0.  Same shape as ``x``; a numpy scalar for 0-d input.
+
+    Notes
+    -----
+    Each element costs one mpmath ``exp`` at about ``p + 32`` bits (more
+    only near a rounding midpoint): roughly 10 microseconds, so 1e5
+    elements take about a second.  Results are cached per call.
+    """
+    values, fmt = _target_and_values(x, dtype)
+    flat = np.ascontiguousarray(values).ravel()
+    parts = {"function": "exp", "input_dtype": flat.dtype.str, "n": int(flat.size), "target": fmt.dtype.str}
+    key = _cache.make_key(parts, flat.astype(flat.dtype.newbyteorder("<")).tobytes())
+    result = _cache.load(key, fmt.dtype, flat.size)
+    if result is None:
+        result = _exact.exp_values(flat, fmt)
+        _cache.store(key, result)
+    result = result.reshape(values.shape)
+    return result[()] if result.ndim == 0 else result
+
+
+_COMMON_RETURNS = """
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``x``, dtype of the target format.
+"""
+
+softmax.__doc__ = f"""Correctly rounded softmax (the reference).
+{_CONVENTION}
+    Parameters
+    ----------{_PARAMS}{_COMMON_RETURNS}
+    Raises
+    ------
+    TypeError
+        Unsupported input dtype or ``dtype``.
+    ValueError
+        ``beta`` or ``base`` out of range; repeated axis.
+    numpy.exceptions.AxisError
+        Axis out of range.
+    PrecisionLimitError
+        The exact value sits on a rounding boundary that
+        ``MAX_PRECISION`` bits cannot resolve (never a guess).
+
+    Notes
+    -----
+    Maxima get ``1 / (k + R)`` with ``k`` ties and
+    ``R = sum_(x_j < max) exp(c (x_j - max))``; other entries
+    ``exp(c (x_j - max) - ln(k + R))``, the shift being exact.  Entries whose
+    value is provably below half the least subnormal are set to 0 without an
+    exp.
+{_SPECIALS}
+    Examples
+    --------
+    >>> import reference
+    >>> reference.softmax([0.0, 0.0, 0.0], dtype="float32")
+    array([0.33333334, 0.33333334, 0.33333334], dtype=float32)
+"""
+
+log_softmax.__doc__ = f"""Correctly rounded log_softmax (natural log).
+{_CONVENTION}
+    Parameters
+    ----------{_PARAMS}{_COMMON_RETURNS}
+    Notes
+    -----
+    ``c (x_j - max)`` is exact, so the huge cancellation of
+    ``c x_j - logsumexp`` (e.g. ``beta=1e6``, ``x=1e30``) never occurs.  A
+    unique maximum gets ``-log1p(R)``, accurate even when ``R`` is tiny.
+    Values below ``-max_finite`` round to ``-inf``.  Errors as in
+    :func:`softmax`.
+{_SPECIALS}"""
+
+logsumexp.__doc__ = f"""Correctly rounded ``ln sum_k exp(c x_k)`` (natural log).
+{_CONVENTION}
+    Parameters
+    ----------{_PARAMS}    keepdims : bool, optional
+        Keep the reduced axes with length 1.
+
+    Returns
+    -------
+    numpy.ndarray or numpy scalar
+        Reduced shape; a numpy scalar when it is 0-d.
+
+    Notes
+    -----
+    Evaluated as ``c max + ln(k + R)``; a huge exact value overflows to
+    ``inf`` by rounding (e.g. float32 ``[1e38, 1e38]`` with ``beta=10``).
+    Errors as in :func:`softmax`.
+{_SPECIALS}"""

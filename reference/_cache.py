@@ -1,0 +1,161 @@
+"""On-disk cache of reference results, one file per slice (row).
+
+Why per row: a sweep that is interrupted keeps every row it finished, and
+rows shared between calls (same values, same parameters) are computed once.
+A row's key is the SHA-256 of everything its result depends on: the function
+name, the row's values (their bytes, dtype and length; the axis and keepdims
+of the call only decide which values form the row, so they are not part of
+the key), ``beta``, ``base``, the target dtype, :data:`STRATEGY_VERSION`
+and ``mpmath.__version__``.  ``reference.exp`` caches per call instead.
+
+Entry file layout: ``MAGIC``, one JSON header line (key, versions, dtype,
+count, SHA-256 of the payload), then the payload (little-endian floats).
+Every field is checked on read; anything unexpected is a miss, and the
+recomputed result overwrites the entry.  Writes go to a temporary file in the
+same directory followed by :func:`os.replace`, so readers never see a partial
+entry (leftover temporaries from a crash are ignored and removed by
+:func:`clear_cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import platformdirs
+
+from . import _exact
+
+__all__ = ["ENV_VAR", "ReferenceCacheWarning", "cache_dir", "clear_cache", "make_key", "load", "store"]
+
+ENV_VAR = "STABLE_SOFTMAX_REFERENCE_CACHE"
+MAGIC = b"stable_softmax.reference\n"
+SUFFIX = ".ssref"
+_TMP_PREFIX = ".tmp-"
+
+_warned: set[str] = set()
+
+
+class ReferenceCacheWarning(UserWarning):
+    """The reference cache could not be written; results are still computed."""
+
+
+def cache_dir() -> Path:
+    """Directory of the reference cache.
+
+    ``$STABLE_SOFTMAX_REFERENCE_CACHE`` if set (read at each call), else
+    ``platformdirs.user_cache_dir("stable_softmax") / "reference"``.
+    """
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_cache_dir("stable_softmax")) / "reference"
+
+
+def clear_cache() -> int:
+    """Delete every cache entry (and stale temporary file); return how many."""
+    root = cache_dir()
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for sub in root.iterdir():
+        if not (sub.is_dir() and len(sub.name) == 2):
+            continue
+        for f in sub.iterdir():
+            if f.name.endswith(SUFFIX) or f.name.startswith(_TMP_PREFIX):
+                f.unlink(missing_ok=True)
+                removed += 1
+        try:
+            sub.rmdir()
+        except OSError:
+            pass  # holds files that are not ours
+    return removed
+
+
+def _versions() -> dict:
+    # Looked up at call time so a changed version can never serve old entries.
+    return {"strategy": _exact.STRATEGY_VERSION, "mpmath": mpmath.__version__}
+
+
+def make_key(parts: dict, data: bytes) -> str:
+    """SHA-256 hex key of ``parts`` (JSON-able), the versions and ``data``."""
+    h = hashlib.sha256()
+    h.update(json.dumps({**parts, **_versions()}, sort_keys=True).encode())
+    h.update(b"\0")
+    h.update(data)
+    return h.hexdigest()
+
+
+def _path(key: str) -> Path:
+    return cache_dir() / key[:2] / (key + SUFFIX)
+
+
+def load(key: str, dtype: np.dtype, count: int) -> np.ndarray | None:
+    """The stored array for ``key``, or None when absent or not trustworthy."""
+    try:
+        blob = _path(key).read_bytes()
+        if not blob.startswith(MAGIC):
+            return None
+        header_end = blob.index(b"\n", len(MAGIC))
+        header = json.loads(blob[len(MAGIC):header_end])
+        payload = blob[header_end + 1:]
+        le = np.dtype(dtype).newbyteorder("<")
+        expected = {"key": key, **_versions(), "dtype": le.str, "count": count}
+        if any(header.get(k) != v for k, v in expected.items()):
+            return None
+        if len(payload) != count * le.itemsize:
+            return None
+        if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+            return None
+        return np.frombuffer(payload, dtype=le).astype(dtype)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _warn_once(root: Path, err: OSError) -> None:
+    if str(root) in _warned:
+        return
+    _warned.add(str(root))
+    warnings.warn(
+        f"reference cache at {root} is not writable ({err}); results are computed but not "
+        f"stored. Set {ENV_VAR} to a writable directory to keep them.",
+        ReferenceCacheWarning,
+        stacklevel=4,
+    )
+
+
+def store(key: str, values: np.ndarray) -> None:
+    """Atomically write ``values`` under ``key``; warn once if impossible."""
+    le_values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
+    payload = le_values.tobytes()
+    header = {
+        "key": key,
+        **_versions(),
+        "dtype": le_values.dtype.str,
+        "count": int(le_values.size),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    blob = MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+    final = _path(key)
+    tmp = None
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=final.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, final)
+        tmp = None
+    except OSError as err:
+        _warn_once(cache_dir(), err)
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -1,0 +1,1 @@
+"""Accuracy tooling: error metrics against the correctly rounded reference."""

@@ -1,0 +1,224 @@
+"""Error metrics of a result against a correctly rounded reference.
+
+Pure NumPy.  ``result`` and ``reference`` are arrays of one binary format
+(float32 or float64); the reference normally comes from
+``reference.softmax`` and friends.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    from numpy.lib.array_utils import normalize_axis_tuple
+except ImportError:  # numpy < 2
+    from numpy.core.numeric import normalize_axis_tuple
+
+__all__ = [
+    "OK",
+    "OVERFLOW",
+    "UNDERFLOW",
+    "NAN",
+    "CLASS_NAMES",
+    "ulp_distance",
+    "bits_of_error",
+    "classify",
+    "sum_deviation_eps",
+    "argmax_kept",
+]
+
+#: Element classes returned by :func:`classify`.
+OK, OVERFLOW, UNDERFLOW, NAN = 0, 1, 2, 3
+#: ``CLASS_NAMES[code]`` is the name of a class code.
+CLASS_NAMES = ("ok", "overflow", "underflow", "nan")
+
+_INT_OF = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _pair(result, reference) -> tuple[np.ndarray, np.ndarray]:
+    r = np.asarray(result)
+    ref = np.asarray(reference)
+    if r.dtype != ref.dtype or r.dtype not in _INT_OF:
+        raise TypeError(
+            "result and reference must both be float32 or both be float64; "
+            f"got {r.dtype} and {ref.dtype} (cast the result to the reference's dtype)"
+        )
+    return np.broadcast_arrays(r, ref)
+
+
+def _ordinal(x: np.ndarray) -> np.ndarray:
+    """Map floats onto a monotone int64 line where adjacent floats differ by 1.
+
+    IEEE floats are sign-magnitude: the bits of a non-negative float, read as
+    an integer, increase with its value, and a negative float is the negative
+    of its magnitude's integer.  Both zeros map to 0.
+    """
+    bits = np.ascontiguousarray(x).view(_INT_OF[x.dtype]).astype(np.int64)
+    magnitude = bits & np.int64(np.iinfo(_INT_OF[x.dtype]).max)
+    return np.where(bits < 0, -magnitude, magnitude)
+
+
+def ulp_distance(result, reference) -> np.ndarray:
+    """Number of representable floats between ``result`` and ``reference``.
+
+    Parameters
+    ----------
+    result, reference : array_like
+        Same dtype, float32 or float64 (broadcast together).
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        The ordinal distance in the arrays' format: ``k`` after ``k`` steps of
+        ``np.nextafter``, counting across zero (``+0`` and ``-0`` are the
+        same point) and through subnormals.  Both NaN: 0.  NaN against a
+        non-NaN: ``inf``.  Infinities: 0 against the same infinity, ``inf``
+        against anything else (an overflow is not "a few ulps" from the
+        largest finite number).  Distances above ``2**53`` are rounded to
+        float64.
+
+    Raises
+    ------
+    TypeError
+        If the dtypes differ or are not float32/float64.
+    """
+    r, ref = _pair(result, reference)
+    a, b = _ordinal(r), _ordinal(ref)
+    # |a - b| can exceed int64 (two extreme float64 of opposite signs) but
+    # not 2**64, so the unsigned wrap-around difference of max - min is exact.
+    hi, lo = np.maximum(a, b), np.minimum(a, b)
+    dist = (hi.astype(np.uint64) - lo.astype(np.uint64)).astype(np.float64)
+    r_nan, ref_nan = np.isnan(r), np.isnan(ref)
+    r_inf, ref_inf = np.isinf(r), np.isinf(ref)
+    dist = np.where(r_inf | ref_inf, np.where(r == ref, 0.0, np.inf), dist)
+    dist = np.where(r_nan | ref_nan, np.where(r_nan & ref_nan, 0.0, np.inf), dist)
+    return dist
+
+
+def bits_of_error(ulps) -> np.ndarray:
+    """``log2(1 + ulps)``: 0 when exact, about 1 bit at one ulp, inf at inf.
+
+    Parameters
+    ----------
+    ulps : array_like
+        ULP distances, e.g. from :func:`ulp_distance`.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+    """
+    return np.log2(1.0 + np.asarray(ulps, dtype=np.float64))
+
+
+def classify(result, reference) -> np.ndarray:
+    """Class code of each element: OK, OVERFLOW, UNDERFLOW or NAN.
+
+    Parameters
+    ----------
+    result, reference : array_like
+        Same dtype, float32 or float64.
+
+    Returns
+    -------
+    numpy.ndarray of int8
+        First matching rule wins:
+
+        * ``NAN`` (3): ``result`` is NaN and ``reference`` is not.
+        * ``OVERFLOW`` (1): ``result`` is ``+-inf`` and ``reference`` is not
+          that same infinity (it is finite, or the opposite infinity).
+        * ``UNDERFLOW`` (2): ``reference`` is finite and nonzero, and either
+          ``result`` is zero, or ``result != reference`` with one of them
+          subnormal (``|v| <`` the smallest normal): bits were lost to the
+          reduced precision of the subnormal range.
+        * ``OK`` (0): everything else, including both NaN, the same
+          infinity, and a finite result where the reference overflowed (its
+          error shows as an infinite :func:`ulp_distance`).
+    """
+    r, ref = _pair(result, reference)
+    tiny = np.finfo(r.dtype).tiny
+    codes = np.full(r.shape, OK, dtype=np.int8)
+    ref_finite_nonzero = np.isfinite(ref) & (ref != 0)
+    lost = (r != ref) & ((np.abs(r) < tiny) | (np.abs(ref) < tiny))
+    underflow = ref_finite_nonzero & np.isfinite(r) & ((r == 0) | lost)
+    codes[underflow] = UNDERFLOW
+    codes[np.isinf(r) & (r != ref)] = OVERFLOW
+    codes[np.isnan(r) & ~np.isnan(ref)] = NAN
+    return codes
+
+
+def _slices(x: np.ndarray, axis) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``(rows, lead_shape)``: each row of the 2-D ``rows`` is one slice."""
+    axes = normalize_axis_tuple(tuple(range(x.ndim)) if axis is None else axis, x.ndim)
+    others = tuple(i for i in range(x.ndim) if i not in axes)
+    moved = np.transpose(x, others + axes)
+    lead = moved.shape[: len(others)]
+    n = math.prod(moved.shape[len(others):])
+    return moved.reshape(math.prod(lead), n), lead
+
+
+def sum_deviation_eps(p, axis=-1) -> np.ndarray:
+    """``|sum(p) - 1| / eps`` per slice, with an exactly rounded sum.
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities, float32 or float64.
+    axis : int, tuple of int or None
+        Axes of one slice; None means all.
+
+    Returns
+    -------
+    numpy.ndarray of float64 (reduced shape)
+        ``eps`` is the machine epsilon of ``p``'s dtype.  ``sum(p) - 1`` is
+        computed by :func:`math.fsum` over the slice's values and ``-1`` (the
+        values are exact in float64), i.e. the exact deviation rounded once,
+        so no summation error of the metric hides or adds to the kernel's.
+        NaN in a slice gives NaN; an empty slice gives ``1 / eps``.
+    """
+    arr = np.asarray(p)
+    if arr.dtype not in _INT_OF:
+        raise TypeError(f"p must be float32 or float64, got {arr.dtype}")
+    rows, lead = _slices(arr, axis)
+    eps = float(np.finfo(arr.dtype).eps)
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    for i, row in enumerate(rows.astype(np.float64)):
+        if np.isnan(row).any():
+            out[i] = np.nan
+        else:
+            out[i] = abs(math.fsum([*row.tolist(), -1.0])) / eps
+    return out.reshape(lead)
+
+
+def argmax_kept(result, reference, axis=-1) -> np.ndarray:
+    """Whether each slice's result keeps the reference's argmax.
+
+    Parameters
+    ----------
+    result, reference : array_like
+        Same dtype, float32 or float64, same shape.
+    axis : int, tuple of int or None
+        Axes of one slice; None means all.
+
+    Returns
+    -------
+    numpy.ndarray of bool (reduced shape)
+        True where ``np.argmax`` of the result slice (its first maximum; a
+        NaN counts as the maximum, so a NaN result loses) is one of the
+        indices where the reference slice attains its maximum; ties in the
+        reference are therefore allowed.  A reference slice that is all NaN
+        or empty counts as kept when the result slice is all NaN too.
+    """
+    r, ref = _pair(result, reference)
+    r_rows, lead = _slices(r, axis)
+    ref_rows, _ = _slices(ref, axis)
+    out = np.empty(r_rows.shape[0], dtype=bool)
+    for i, (rr, fr) in enumerate(zip(r_rows, ref_rows)):
+        valid = ~np.isnan(fr)
+        if not valid.any():
+            out[i] = bool(np.isnan(rr).all())
+            continue
+        top = fr == np.max(fr[valid])
+        out[i] = bool(top[np.argmax(rr)])
+    return out.reshape(lead)

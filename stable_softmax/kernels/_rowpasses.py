@@ -1,0 +1,92 @@
+"""Whole-row passes built from the block passes, serial and split across threads.
+
+Each ``row_*`` function walks a row block by block and combines the partial
+results in block order; its ``split_*`` twin computes the same blocks in a
+``prange`` loop, stores the partials, and combines them in the same order.
+The two give identical bits, whatever the number of threads: that is what
+lets the public functions choose between them by size alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._blocks import BLOCK, block_max, divide, exp_store_sum, exp_sum, shifted_minus
+from ._options import kernel
+
+
+@kernel
+def n_blocks(n):
+    return (n + BLOCK - 1) // BLOCK
+
+
+@kernel
+def row_exp_store_sum(x, out, c, m):
+    """``out = exp(c (x - m))`` block by block; the sum of the block sums."""
+    total = x.dtype.type(0.0)
+    for start in range(0, x.size, BLOCK):
+        total += exp_store_sum(x[start : start + BLOCK], out[start : start + BLOCK], c, m)
+    return total
+
+
+@kernel
+def row_exp_sum(x, c, m):
+    """Sum of ``exp(c (x - m))``, block sums added in block order."""
+    total = x.dtype.type(0.0)
+    for start in range(0, x.size, BLOCK):
+        total += exp_sum(x[start : start + BLOCK], c, m)
+    return total
+
+
+@kernel(parallel=True)
+def split_max(x):
+    """:func:`row_max` with the blocks spread over threads."""
+    nb = n_blocks(x.size)
+    partial = np.empty(nb, dtype=x.dtype)
+    for b in prange(nb):
+        partial[b] = block_max(x[b * BLOCK : (b + 1) * BLOCK])
+    m = x.dtype.type(-math.inf)
+    for b in range(nb):
+        m = partial[b] if partial[b] > m else m
+    return m
+
+
+@kernel(parallel=True)
+def split_exp_store_sum(x, out, c, m):
+    """:func:`row_exp_store_sum` with the blocks spread over threads."""
+    nb = n_blocks(x.size)
+    partial = np.empty(nb, dtype=x.dtype)
+    for b in prange(nb):
+        partial[b] = exp_store_sum(x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m)
+    total = x.dtype.type(0.0)
+    for b in range(nb):
+        total += partial[b]
+    return total
+
+
+@kernel(parallel=True)
+def split_exp_sum(x, c, m):
+    """:func:`row_exp_sum` with the blocks spread over threads."""
+    nb = n_blocks(x.size)
+    partial = np.empty(nb, dtype=x.dtype)
+    for b in prange(nb):
+        partial[b] = exp_sum(x[b * BLOCK : (b + 1) * BLOCK], c, m)
+    total = x.dtype.type(0.0)
+    for b in range(nb):
+        total += partial[b]
+    return total
+
+
+@kernel(parallel=True)
+def split_divide(out, s):
+    for b in prange(n_blocks(out.size)):
+        divide(out[b * BLOCK : (b + 1) * BLOCK], s)
+
+
+@kernel(parallel=True)
+def split_shifted_minus(x, out, c, m, offset):
+    for b in prange(n_blocks(x.size)):
+        shifted_minus(x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m, offset)

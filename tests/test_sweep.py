@@ -1,0 +1,134 @@
+"""The sweep: records are plain, reproducible and agree with an independent recomputation."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+import reference
+import stable_softmax as ss
+from stable_softmax.accuracy import sweep
+from stable_softmax.accuracy.families import make_inputs
+from stable_softmax.accuracy.sweep import RECORD_FIELDS, Block, Cell, Grid, build_cells, run_cell, run_sweep
+
+E = math.e
+
+
+def _cell(**changes) -> Cell:
+    fields = dict(
+        function="softmax", method="shifted", dtype="float32", family="gaussian", n=16, scale=10.0,
+        beta=1.0, base=E, rows=8, seed=0,
+    )
+    fields.update(changes)
+    return Cell(**fields)
+
+
+def _ordinal_ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Test-local ULP distance of finite floats: distance of their sign-magnitude integers."""
+    itype = np.int32 if a.dtype == np.float32 else np.int64
+
+    def line(v):
+        bits = v.view(itype).astype(np.int64)
+        mag = bits & np.int64(np.iinfo(itype).max)
+        return np.where(bits < 0, -mag, mag)
+
+    return np.abs(line(a) - line(b)).astype(np.float64)
+
+
+@pytest.mark.parametrize("function", ["softmax", "log_softmax", "logsumexp"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_max_ulp_equals_independent_recomputation(function, dtype):
+    method = "lse" if function != "logsumexp" else "naive"
+    cell = _cell(function=function, method=method, dtype=dtype, scale=3.0)
+    record = run_cell(cell)
+    x = make_inputs("gaussian", 16, 3.0, 8, np.dtype(dtype), 0)
+    result = np.asarray(getattr(ss, function)(x, method=method))
+    exact = getattr(reference, function)(x)
+    ok = np.isfinite(result) & (result != 0)
+    assert ok.all()  # a benign cell: every element is classed OK
+    ulps = _ordinal_ulps(result, exact)
+    assert record["max_ulp"] == ulps.max() > 0
+    assert record["median_ulp"] == np.median(ulps)
+    assert record["overflow"] == record["underflow"] == record["nan"] == 0.0
+    assert record["elements"] == result.size
+
+
+def test_failure_fractions_match_an_independent_count():
+    cell = _cell(method="naive", scale=100.0)  # float32 exp overflows above 88.72
+    record = run_cell(cell)
+    x = make_inputs("gaussian", 16, 100.0, 8, np.float32, 0)
+    result = ss.softmax(x, method="naive")
+    assert record["nan"] == np.mean(np.isnan(result)) > 0
+    assert record["overflow"] == 0.0
+    assert record["max_ulp"] is not None  # the rows that did not overflow are still measured
+
+
+def test_record_is_plain_json_and_picklable():
+    cell = _cell(function="logsumexp", method="log1p", beta=1e3, base=2.0)
+    record = run_cell(pickle.loads(pickle.dumps(cell)))
+    assert tuple(record) == RECORD_FIELDS
+    for value in record.values():
+        assert value is None or type(value) in (str, int, float)
+    assert json.loads(json.dumps(record, allow_nan=False)) == record
+    assert run_cell(cell) == record  # reproducible
+    assert record["sum_dev_max"] is None and record["argmax_kept"] is None
+
+
+def test_shifted_softmax_stays_inside_the_bound_and_a_wrong_result_does_not():
+    cell = _cell(scale=5.0, n=64, rows=4)
+    record = run_cell(cell)
+    assert record["bound_checked"] > 0.9 and record["bound_inside"] == 1.0 and record["bound_ratio_max"] <= 1.0
+    x = sweep.cell_inputs(cell)
+    exact, valid = sweep.cell_reference(cell, x)
+    wrong = (ss.softmax(x).astype(np.float64) * (1 + 1e-3)).astype(np.float32)
+    bad = sweep.measure(cell, x, wrong, exact, valid)
+    assert bad["bound_inside"] < 1.0 and bad["bound_ratio_max"] > 1.0
+
+
+def test_method_without_bound_gets_none(monkeypatch):
+    from stable_softmax.accuracy import bounds
+
+    monkeypatch.delitem(bounds.BOUNDS, ("softmax", "shifted"))
+    record = run_cell(_cell())
+    assert record["bound_inside"] is None and record["bound_ratio_max"] is None
+
+
+TINY = Grid("tiny", (Block("scale-n", ("gaussian", "ties"), (4, 32), (1.0, 100.0), elements=64),))
+
+
+def test_build_cells_reads_methods_and_dedups():
+    cells = build_cells(TINY, dict(ss.METHODS), ["float32"], None, seed=5)
+    per_input = 2 * 2 * 2  # families x ns x scales
+    assert len(cells) == per_input * sum(len(m) for m in ss.METHODS.values())
+    assert len(set(cells)) == len(cells) and all(c.seed == 5 for c in cells)
+    groups = sweep.group_cells(cells)
+    assert len(groups) == per_input * len(ss.METHODS)
+    assert all(len({c.group_key for c in g}) == 1 for g in groups)
+    assert build_cells(Grid("twice", TINY.blocks * 2), {"softmax": ("naive",)}, ["float32"]) == build_cells(
+        TINY, {"softmax": ("naive",)}, ["float32"]
+    )
+
+
+def test_two_workers_give_the_same_records():
+    cells = build_cells(TINY, {"softmax": ("naive", "shifted"), "logsumexp": ("log1p",)}, ["float64"])
+    seen = []
+    assert run_sweep(cells, workers=2, progress=seen.append) == run_sweep(cells, workers=1)
+    assert sum(seen) == sum(sweep.group_cost(g) for g in sweep.group_cells(cells))
+
+
+def test_reference_failure_is_counted_not_fatal(monkeypatch):
+    cell = _cell(rows=4)
+    real = reference.softmax
+
+    def flaky(x, **kw):
+        if x.shape[0] > 1 or x[0, 0] == sweep.cell_inputs(cell)[2, 0]:
+            raise reference.PrecisionLimitError("test")
+        return real(x, **kw)
+
+    monkeypatch.setattr(reference, "softmax", flaky)
+    record = run_cell(cell)
+    assert record["ref_failed"] == 0.25 and record["elements"] == 3 * 16
