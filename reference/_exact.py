@@ -225,12 +225,42 @@ def _log_softmax_max(row: _Row, lev: dict) -> float | None:
     return round_within(v, lev["ds"] + 1, row.fmt)  # |S| >= ln 2 > 1/2
 
 
+def _plus_small(a, b):
+    """``a + b`` for exact ``a`` and approximate ``b``, without rounding.
+
+    ``a`` can be a midpoint of the target format (a short dyadic such as
+    ``t_j`` or ``beta*m``) while ``b`` is tiny (``S = log1p(R)`` with ``R``
+    near ``exp(-1e4)``, or ``exp(-1e36)``).  Rounding ``a + b`` to any
+    working precision would land on ``a`` and the Ziv loop would never
+    resolve, so the sum is formed exactly.  When ``|b|`` lies below
+    ``2**limit``, under both the last bit of ``a`` and ``2**-64 |a|``, no
+    rounding boundary of float32/float64 (their spacing near ``a`` is at
+    least ``2**-55 |a|``) separates ``a + b`` from
+    ``a + sign(b) 2**(limit-1)``, so that short number, which rounds
+    identically, is returned instead (with ``True``): an exact sum with
+    ``b = exp(-1e36)`` would not fit in memory.
+    """
+    if a[1] and b[1]:
+        e = _lg(b) + 1  # covers the relative error (< 1) of b
+        limit = min(a[2], _lg(a) - 64) - 2
+        if e < limit:
+            return libmp.mpf_add(a, (b[0], 1, limit - 1, 1)), True
+    return libmp.mpf_add(a, b), False
+
+
 def _log_softmax_other(row: _Row, lev: dict, j: int) -> float | None:
-    wp = lev["wp"]
-    v = libmp.mpf_sub(lev["t"][j], lev["s"], wp, "n")
-    # |v| = |t_j| + S >= ln 2 for a non-maximum, so the absolute errors of
-    # t_j (<= eta |t_j| <= eta |v|) and S (<= 2 ds |v|) are relative to v.
-    return round_within(v, _mx(lev["eta"], lev["ds"] + 1, -wp), row.fmt)
+    wp, eta = lev["wp"], lev["eta"]
+    t, s = lev["t"][j], lev["s"]
+    if eta is None:
+        v, stand_in = _plus_small(t, libmp.mpf_neg(s))
+        if stand_in:
+            return round_mpf(v, row.fmt)
+        # |v| = |t_j| + S >= ln 2 for a non-maximum: S's absolute error
+        # (<= 2**ds) is at most 2**(ds+1) |v|.
+        return round_within(v, lev["ds"] + 1, row.fmt)
+    # t_j carries relative error eta <= eta |v|/|t_j|; it is no short dyadic.
+    v = libmp.mpf_sub(t, s, wp + 8, "n")
+    return round_within(v, _mx(eta, lev["ds"] + 1, -wp - 8), row.fmt)
 
 
 def _logsumexp(row: _Row, lev: dict) -> float | None:
@@ -241,10 +271,15 @@ def _logsumexp(row: _Row, lev: dict) -> float | None:
     if not s[1]:
         # Single finite entry: logsumexp = c*m, exact when base is None.
         return round_within(cm, eta, row.fmt)
-    total = libmp.mpf_add(cm, s, wp, "n")
-    cm_err = None if eta is None or not cm[1] else _lg(cm) + eta
+    if eta is None:
+        total, stand_in = _plus_small(cm, s)  # beta*m may be a midpoint, S tiny
+        if stand_in:
+            return round_mpf(total, row.fmt)
+        return round_within(total, lev["ds"], row.fmt, relative=False)
+    total = libmp.mpf_add(cm, s, wp + 8, "n")
+    cm_err = _lg(cm) + eta if cm[1] else None
     total_lg = _lg(total)
-    err = _mx(cm_err, lev["ds"], (-wp if total_lg is None else total_lg) - wp)
+    err = _mx(cm_err, lev["ds"], None if total_lg is None else total_lg - wp - 8)
     return round_within(total, err, row.fmt, relative=False)
 
 

@@ -62,8 +62,8 @@ def overflow_thresholds() -> None:
             top = np.array([np.finfo(dt).max, 0.0], dtype=dt)
             cells = []
             for m in methods:
-                broken = [z for z in (row, top, -top[::-1]) if not np.all(np.isfinite(ss.softmax(z, base=base, method=m)))]
-                cells.append(f"{m}: " + ("finite" if not broken else "NaN at " + np.array2string(broken[0], precision=3)))
+                bad = [z for z in (row, top, -top[::-1]) if not np.isfinite(ss.softmax(z, base=base, method=m)).all()]
+                cells.append(f"{m}: " + ("finite" if not bad else "NaN at " + np.array2string(bad[0], precision=3)))
             naive = ss.softmax(row, base=base, method="naive")
             print(f"   {dt.__name__:>7} a = {name:>2}: naive {np.array2string(naive)}; " + ", ".join(cells))
 

@@ -194,7 +194,44 @@ def build_parser() -> argparse.ArgumentParser:
                      help="local worker processes (default: all cores); 1 runs in this process")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     rep.set_defaults(run=_report, parser=rep)
+    bench = sub.add_parser(
+        "bench",
+        help="speed of every softmax method as ratios to np.copyto, scipy and torch, measured in one run",
+    )
+    bench.add_argument("--shapes", type=_names, metavar="LIST",
+                       help="comma-separated ROWSxN (default 4096x1024,64x65536,4x4194304)")
+    bench.add_argument("--dtypes", type=_names, metavar="LIST", help="comma-separated: float32,float64 (default both)")
+    bench.add_argument("--threads", type=_names, metavar="LIST", help="comma-separated thread counts (default 1,2)")
+    bench.add_argument("--budget", type=float, default=0.3, metavar="SECONDS",
+                       help="time spent repeating each measurement (default 0.3)")
+    bench.set_defaults(run=_bench, parser=bench)
     return parser
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """Print the speed table of :mod:`stable_softmax.bench`."""
+    import platform
+
+    import numba
+
+    from . import bench
+
+    parser = args.parser
+    try:
+        shapes = tuple(tuple(int(v) for v in s.split("x")) for s in args.shapes) if args.shapes else bench.SHAPES
+        threads = tuple(int(t) for t in args.threads) if args.threads else (1, 2)
+    except ValueError:
+        parser.error("--shapes takes ROWSxN items like 4096x1024 and --threads whole numbers")
+    if any(len(s) != 2 or min(s) < 1 for s in shapes) or min(threads) < 1:
+        parser.error("--shapes items need two positive sizes and --threads positive counts")
+    dtypes = tuple(_check_names(parser, "--dtypes", args.dtypes, bench.DTYPES)) if args.dtypes else bench.DTYPES
+    if max(threads) > numba.config.NUMBA_NUM_THREADS:
+        parser.error(f"--threads {max(threads)} exceeds the {numba.config.NUMBA_NUM_THREADS} threads Numba has here")
+    timings = bench.run(shapes, dtypes, threads, budget=args.budget)
+    print(f"stable-softmax bench, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+          f"{numba.config.NUMBA_NUM_THREADS} cores; best of repeats; ratios measured in this run")
+    print(bench.format_table(timings))
+    return 0
 
 
 def _path(value: str):

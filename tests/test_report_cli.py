@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 
 import pytest
 
@@ -54,7 +53,7 @@ def test_end_to_end_files_schema_and_csv(tiny_grid, tmp_path, capsys):
     for r in records:
         assert required <= set(r)
         assert r["method"] in {"naive", "shifted", "log1p"} and r["seed"] == 7
-        if r["function"] == "softmax" and r["nan"] < 1:
+        if r["function"] == "softmax" and r["nan"] == 0:
             assert r["sum_dev_max"] is not None and 0 <= r["argmax_kept"] <= 1
 
     with open(out / "report.csv", newline="") as fh:
@@ -149,7 +148,7 @@ def test_interrupted_run_resumes_from_the_cache(tiny_grid, tmp_path, monkeypatch
     monkeypatch.setattr(sweep, "run_group", real_group)
     computed.clear()
     assert cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
-    resumed = [k for k in computed]
+    resumed = list(computed)
     assert len(resumed) >= sweep_rows - first  # the rest of the sweep (plus course rows)
     course_rows = len(resumed) - (sweep_rows - first)
 
@@ -164,4 +163,3 @@ def test_interrupted_run_resumes_from_the_cache(tiny_grid, tmp_path, monkeypatch
 def test_demo_is_still_the_default(capsys):
     assert cli.main([]) == 0
     assert "softmax([2, 4, 2, 1])" in capsys.readouterr().out
-    assert math.isfinite(1.0)

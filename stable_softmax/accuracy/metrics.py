@@ -55,7 +55,7 @@ def _ordinal(x: np.ndarray) -> np.ndarray:
     an integer, increase with its value, and a negative float is the negative
     of its magnitude's integer.  Both zeros map to 0.
     """
-    bits = np.ascontiguousarray(x).view(_INT_OF[x.dtype]).astype(np.int64)
+    bits = np.asarray(x, order="C").view(_INT_OF[x.dtype]).astype(np.int64)
     magnitude = bits & np.int64(np.iinfo(_INT_OF[x.dtype]).max)
     return np.where(bits < 0, -magnitude, magnitude)
 
@@ -89,7 +89,8 @@ def ulp_distance(result, reference) -> np.ndarray:
     # |a - b| can exceed int64 (two extreme float64 of opposite signs) but
     # not 2**64, so the unsigned wrap-around difference of max - min is exact.
     hi, lo = np.maximum(a, b), np.minimum(a, b)
-    dist = (hi.astype(np.uint64) - lo.astype(np.uint64)).astype(np.float64)
+    with np.errstate(over="ignore"):  # the wrap-around is the point (0-d inputs warn)
+        dist = (hi.astype(np.uint64) - lo.astype(np.uint64)).astype(np.float64)
     r_nan, ref_nan = np.isnan(r), np.isnan(ref)
     r_inf, ref_inf = np.isinf(r), np.isinf(ref)
     dist = np.where(r_inf | ref_inf, np.where(r == ref, 0.0, np.inf), dist)
@@ -205,7 +206,7 @@ def argmax_kept(result, reference, axis=-1) -> np.ndarray:
     -------
     numpy.ndarray of bool (reduced shape)
         True where ``np.argmax`` of the result slice (its first maximum; a
-        NaN counts as the maximum, so a NaN result loses) is one of the
+        result slice containing NaN loses) is one of the
         indices where the reference slice attains its maximum; ties in the
         reference are therefore allowed.  A reference slice that is all NaN
         or empty counts as kept when the result slice is all NaN too.
@@ -218,6 +219,11 @@ def argmax_kept(result, reference, axis=-1) -> np.ndarray:
         valid = ~np.isnan(fr)
         if not valid.any():
             out[i] = bool(np.isnan(rr).all())
+            continue
+        if np.isnan(rr).any():
+            # np.argmax returns the first NaN, which may sit on the reference's
+            # maximum by chance: a result with NaN has no argmax to keep.
+            out[i] = False
             continue
         top = fr == np.max(fr[valid])
         out[i] = bool(top[np.argmax(rr)])

@@ -22,6 +22,7 @@ from .sweep import Block, Grid  # noqa: E402
 __all__ = ["make_plots"]
 
 _BITS_LABEL = "max error (bits = log2(1 + ULP))"
+_MARKERS = ("o", "s", "^", "v", "D", "x")
 
 
 def _in_block(record: dict, block: Block) -> bool:
@@ -78,8 +79,12 @@ def _line_plot(records, path, x_key, y_fn, title, xlabel, ylabel, methods_order,
                         continue
                     xs, ys = series[(function, dtype, method)]
                     label = f"{method} {name}".strip()
-                    color = f"C{methods_order[function].index(method)}"
-                    ax.plot(xs, ys, style, color=color, label=label, markersize=4)
+                    index = methods_order[function].index(method)
+                    # marker and width differ by method so identical curves stay visible
+                    ax.plot(
+                        xs, ys, style[:-1], marker=_MARKERS[index % len(_MARKERS)], color=f"C{index}", label=label,
+                        markersize=6 - index, linewidth=max(2.6 - 0.6 * index, 0.8),
+                    )
                 ax.set_xscale("log")
                 if logy:
                     ax.set_yscale("symlog", linthresh=1e-4)
@@ -111,14 +116,16 @@ def _heatmap(records, path, method_of: dict[str, str], function: str):
         for (s, n), rs in cells.items():
             grid[scales.index(s), ns.index(n)] = _max_bits(rs)
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+        top = np.nanmax(grid) if np.isfinite(grid).any() else 0.0
         for (a, b), value in np.ndenumerate(grid):
             if not math.isnan(value):
-                ax.text(b, a, f"{value:.1f}", ha="center", va="center", color="w", fontsize=8)
+                color = "k" if value > 0.6 * top else "w"
+                ax.text(b, a, f"{value:.1f}", ha="center", va="center", color=color, fontsize=8)
         ax.set_xticks(range(len(ns)), [str(n) for n in ns])
         ax.set_yticks(range(len(scales)), [f"{s:g}" for s in scales])
         ax.set_xlabel("n (classes per row)")
         ax.set_ylabel("logit scale")
-        ax.set_title(f"{dtype}: `{method}` (max over families)")
+        ax.set_title(f"{dtype}: {method} (max over families)")
         fig.colorbar(image, ax=ax, label="max error (bits)")
     fig.savefig(path, dpi=110)
     plt.close(fig)

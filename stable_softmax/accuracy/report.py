@@ -126,9 +126,11 @@ def _method_rank(row) -> int:
 
 
 def _score(row) -> tuple:
-    """Fewest failed elements first (non-finite counts before underflow), then the smallest worst error."""
+    """Fewest inf/NaN outputs, then the fewest bits of worst error (whole bits: one bit is noise),
+    then the fewest underflowed outputs, then the smallest worst error in ULPs."""
     worst = row["worst_ulp"] if row["worst_ulp"] is not None else math.inf
-    return (round(row["overflow"] + row["nan"], 12), round(row["underflow"], 12), worst)
+    bits = round(row["worst_bits"]) if row["worst_bits"] is not None else math.inf
+    return (round(row["overflow"] + row["nan"], 12), bits, round(row["underflow"], 12), worst)
 
 
 def recommend(summary: list[dict]) -> list[dict]:
@@ -162,8 +164,13 @@ def _why_worse(row: dict, best: dict) -> str:
     bad, best_bad = row["overflow"] + row["nan"], best["overflow"] + best["nan"]
     if bad > best_bad:
         return f"inf/NaN in {bad:.2%} of elements ({row['cells_failing']} of {row['cells']} cells with failures)"
+    mine, theirs = _score(row), _score(best)
+    if mine[1] > theirs[1]:
+        return f"worst error {_ulp(row['worst_ulp'])} ULP ({_bits(row['worst_bits'])} bits)"
     if row["underflow"] > best["underflow"]:
-        return f"underflows {row['underflow']:.2%} of elements vs {best['underflow']:.2%}"
+        return f"underflows {_pct(row['underflow'])} of elements vs {_pct(best['underflow'])}"
+    if mine == theirs:
+        return "ties with it"
     return f"worst error {_ulp(row['worst_ulp'])} ULP vs {_ulp(best['worst_ulp'])}"
 
 
@@ -401,7 +408,8 @@ def render_markdown(doc: dict) -> str:
         "",
         "## Recommendations",
         "",
-        "Ranked by the data: fewest inf/NaN outputs, then fewest underflowed outputs, then the smallest worst error.",
+        "Ranked by the data: fewest inf/NaN outputs, then the fewest whole bits of worst error, then the fewest "
+        "underflowed outputs, then the smallest worst error in ULPs.",
         "",
         *recommendation_lines(doc),
         "",
