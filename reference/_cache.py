@@ -15,6 +15,14 @@ recomputed result overwrites the entry.  Writes go to a temporary file in the
 same directory followed by :func:`os.replace`, so readers never see a partial
 entry (leftover temporaries from a crash are ignored and removed by
 :func:`clear_cache`).
+
+Moving entries between machines (the Dask sweep,
+:mod:`stable_softmax.accuracy.distributed`): :func:`recording` collects the
+entries a computation loads or stores, :func:`store_entries` writes such a
+collection into this machine's cache, and under :func:`lookup_only` a miss
+raises :class:`CacheMiss` instead of letting the caller compute the row.
+The last two are per thread (context variables), so concurrent tasks in one
+process do not see each other's state.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import mpmath
@@ -32,7 +43,19 @@ import platformdirs
 
 from . import _exact
 
-__all__ = ["ENV_VAR", "ReferenceCacheWarning", "cache_dir", "clear_cache", "make_key", "load", "store"]
+__all__ = [
+    "ENV_VAR",
+    "CacheMiss",
+    "ReferenceCacheWarning",
+    "cache_dir",
+    "clear_cache",
+    "make_key",
+    "load",
+    "lookup_only",
+    "recording",
+    "store",
+    "store_entries",
+]
 
 ENV_VAR = "STABLE_SOFTMAX_REFERENCE_CACHE"
 MAGIC = b"stable_softmax.reference\n"
@@ -40,10 +63,55 @@ SUFFIX = ".ssref"
 _TMP_PREFIX = ".tmp-"
 
 _warned: set[str] = set()
+_recorder: ContextVar[dict | None] = ContextVar("stable_softmax_reference_recorder", default=None)
+_lookup_only: ContextVar[bool] = ContextVar("stable_softmax_reference_lookup_only", default=False)
 
 
 class ReferenceCacheWarning(UserWarning):
     """The reference cache could not be written; results are still computed."""
+
+
+class CacheMiss(LookupError):
+    """Raised by :func:`load` for an absent entry while :func:`lookup_only` is active."""
+
+
+@contextmanager
+def recording() -> Iterator[dict[str, np.ndarray]]:
+    """Collect the entries loaded (hits) or stored in this thread while active.
+
+    Yields a dict ``key -> 1-D array`` that fills as the block runs; pass it
+    to :func:`store_entries` on another machine to give that cache the same
+    rows. Nested blocks each see every entry.
+    """
+    outer = _recorder.get()
+    entries: dict[str, np.ndarray] = {}
+    token = _recorder.set(entries)
+    try:
+        yield entries
+    finally:
+        _recorder.reset(token)
+        if outer is not None:
+            outer.update(entries)
+
+
+@contextmanager
+def lookup_only() -> Iterator[None]:
+    """While active (in this thread), :func:`load` raises :class:`CacheMiss` on a miss.
+
+    The reference functions load each row before computing it, so under this
+    context they return cached results only and stop at the first missing row.
+    """
+    token = _lookup_only.set(True)
+    try:
+        yield
+    finally:
+        _lookup_only.reset(token)
+
+
+def _record(key: str, values: np.ndarray) -> None:
+    entries = _recorder.get()
+    if entries is not None:
+        entries[key] = values
 
 
 def cache_dir() -> Path:
@@ -97,7 +165,21 @@ def _path(key: str) -> Path:
 
 
 def load(key: str, dtype: np.dtype, count: int) -> np.ndarray | None:
-    """The stored array for ``key``, or None when absent or not trustworthy."""
+    """The stored array for ``key``, or None when absent or not trustworthy.
+
+    Under :func:`lookup_only` a miss raises :class:`CacheMiss` instead; under
+    :func:`recording` a hit is recorded.
+    """
+    values = _read(key, dtype, count)
+    if values is None:
+        if _lookup_only.get():
+            raise CacheMiss(key)
+    else:
+        _record(key, values)
+    return values
+
+
+def _read(key: str, dtype: np.dtype, count: int) -> np.ndarray | None:
     try:
         blob = _path(key).read_bytes()
         if not blob.startswith(MAGIC):
@@ -126,12 +208,37 @@ def _warn_once(root: Path, err: OSError) -> None:
         f"reference cache at {root} is not writable ({err}); results are computed but not "
         f"stored. Set {ENV_VAR} to a writable directory to keep them.",
         ReferenceCacheWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
 
 
 def store(key: str, values: np.ndarray) -> None:
-    """Atomically write ``values`` under ``key``; warn once if impossible."""
+    """Atomically write ``values`` under ``key``; warn once if impossible.
+
+    Under :func:`recording` the entry is recorded.
+    """
+    _record(key, values)
+    _write(key, values)
+
+
+def store_entries(entries: Mapping[str, np.ndarray]) -> int:
+    """Write entries collected by :func:`recording` (elsewhere) into this cache.
+
+    An entry already present and intact is left alone. Returns the number of
+    entries written. Keys carry the strategy and mpmath versions they were
+    computed with (:func:`make_key`), so entries from a machine with other
+    versions are stored but never served here.
+    """
+    written = 0
+    for key, values in entries.items():
+        values = np.asarray(values)
+        if _read(key, values.dtype, values.size) is None:
+            _write(key, values)
+            written += 1
+    return written
+
+
+def _write(key: str, values: np.ndarray) -> None:
     le_values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
     payload = le_values.tobytes()
     header = {

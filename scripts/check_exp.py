@@ -20,13 +20,17 @@ to the reference.
 
 The reference is ``reference.exp`` (mpmath, correctly rounded, subnormals and
 overflow included). ``--derive`` reruns the Remez exchange that produced the
-polynomial coefficients of the kernels.
+polynomial coefficients of the kernels (exit status 1 if they differ from the
+module's). ``--portable`` reruns the check with AVX-512 switched off
+(``NUMBA_CPU_FEATURES``), so a machine with AVX-512 also checks the scaling
+path the kernels take elsewhere; the first line printed names the path.
 
 Examples::
 
     python scripts/check_exp.py --dtype float32              # exhaustive, ~2.2e9 inputs
     python scripts/check_exp.py --dtype float32 --stride 4096
     python scripts/check_exp.py --dtype float64 --count 100000000
+    python scripts/check_exp.py --dtype float32 --portable   # the non-AVX-512 path
     python scripts/check_exp.py --derive
 
 Exit status 1 when some input is more than 1 ULP off or a special value is wrong.
@@ -283,6 +287,7 @@ def report(name, n, hist, worst, n_hard, elapsed, stride=None):
     print(f"dtype: {name}")
     print(f"  inputs checked: {n:,d}{extra}")
     print(f"  max ULP error (ordinal distance): {worst[0]}")
+    print(f"  correctly rounded: {hist[0]:,d} ({hist[0] / n:.3%})")
     print(f"  not correctly rounded (distance >= 1): {hist[1] + hist[2]:,d} ({(hist[1] + hist[2]) / n:.3%}); distance >= 2: {hist[2]:,d}")
     print(f"  worst input: x = {float(x).hex()} ({x!r}), exp = {float(ours[0]).hex()}, correctly rounded = {float(ref).hex()}")
     print(f"  inputs decided by reference.exp: {n_hard:,d}")
@@ -415,21 +420,27 @@ def check_float64(count, seed=0, chunk=1 << 22):
 # ---------------------------------------------------------------------------
 
 
-def remez_exp(nq, a, iters=12, grid=4000, prec=200):
-    """Minimax ``Q`` of degree ``nq`` for the relative error of ``1 + r + r^2 Q(r)``
-    against ``exp(r)`` on ``[-a, a]``, by the Remez exchange on a dense grid.
+def remez_exp(fixed, deg, a, iters=20, grid=3000, prec=200):
+    """Minimax relative error of ``P(r) = sum_j fixed[j] r^j + sum_{j=m..deg} c_j r^j``
+    (``m = len(fixed)``) against ``exp(r)`` on ``[-a, a]``, by the Remez exchange
+    on a dense grid (which avoids ``r = 0``, where the weight vanishes).
 
-    Returns the coefficients of ``Q`` (low order first) and the max relative error.
+    Returns all coefficients of ``P`` (``fixed`` first, low order first) and
+    the max relative error on the grid.
     """
     with mp.workprec(prec):
         a = mp.mpf(a)
-        f = lambda r: (mp.exp(r) - 1 - r) / r**2  # noqa: E731
-        w = lambda r: r**2 / mp.exp(r)  # noqa: E731  relative error = w (Q - f)
+        m0 = len(fixed)
+        nq = deg - m0
+        low = [mp.mpf(v) for v in fixed]
+        g = lambda r: (mp.exp(r) - mp.polyval(low[::-1], r)) / r**m0  # noqa: E731
+        w = lambda r: r**m0 / mp.exp(r)  # noqa: E731  relative error = w (Q - g)
         m = nq + 2
-        # Chebyshev extrema, an even count so none falls on r = 0 (weight 0 there)
+        # Chebyshev extrema, an even count so none falls on r = 0
         nn = m + (m % 2)
         pts = [a * mp.cos(mp.pi * (nn - 1 - i) / (nn - 1)) for i in range(nn)][:m]
-        xs = [-a + 2 * a * mp.mpf(i) / grid for i in range(grid + 1)]
+        xs = [-a] + [-a + 2 * a * (i + mp.mpf(1) / 3) / grid for i in range(grid)] + [a]
+        ex = [mp.exp(r) for r in xs]
         for _ in range(iters):
             A = mp.matrix(m, m)
             b = mp.matrix(m, 1)
@@ -437,10 +448,10 @@ def remez_exp(nq, a, iters=12, grid=4000, prec=200):
                 for j in range(nq + 1):
                     A[i, j] = p**j
                 A[i, nq + 1] = (-1) ** i / w(p)
-                b[i] = f(p)
+                b[i] = g(p)
             sol = mp.lu_solve(A, b)
-            c = [sol[j] for j in range(nq + 1)]
-            err = [(1 + r + r**2 * mp.polyval(c[::-1], r) - mp.exp(r)) / mp.exp(r) for r in xs]
+            c = low + [sol[j] for j in range(nq + 1)]
+            err = [(mp.polyval(c[::-1], r) - e) / e for r, e in zip(xs, ex)]
             peaks = [
                 i
                 for i in range(len(xs))
@@ -461,28 +472,86 @@ def remez_exp(nq, a, iters=12, grid=4000, prec=200):
         return c, max(abs(v) for v in err)
 
 
-def derive():
+def max_relative_error(coeffs, a, n=6000, prec=200):
+    """Max of ``|P(r)/exp(r) - 1|`` on ``n + 1`` equispaced points of ``[-a, a]``."""
+    with mp.workprec(prec):
+        a = mp.mpf(a)
+        c = [mp.mpf(float(v)) for v in coeffs][::-1]
+        rs = (-a + 2 * a * mp.mpf(i) / n for i in range(n + 1))
+        return max(abs(mp.polyval(c, r) / mp.exp(r) - 1) for r in rs)
+
+
+def derive_coefficients(deg, cast, prec):
+    """Coefficients of ``P`` for the kernels: ``1 + r`` fixed; Remez; round ``c2``
+    to the target format and re-solve for the others; the same for ``c3``;
+    round the rest to nearest. Returns ``(coefficients c2..c_deg, max rel error)``."""
     a = mp.log(2) / 2 * (1 + mp.mpf(2) ** -10)
-    for name, nq, suffix, cast in (("float32", 4, "32", np.float32), ("float64", 9, "64", float)):
-        c, e = remez_exp(nq, a)
-        print(f"{name}: Q degree {nq}, max relative error 2^{float(mp.log(e, 2)):.2f}")
+    fixed = [1.0, 1.0]
+    c, _ = remez_exp(fixed, deg, a, prec=prec)
+    for j in (2, 3):
+        fixed.append(float(cast(float(c[j]))))
+        c, _ = remez_exp(fixed, deg, a, prec=prec)
+    coeffs = fixed + [float(cast(float(v))) for v in c[len(fixed) :]]
+    return coeffs[2:], max_relative_error(coeffs, a, prec=prec)
+
+
+def derive():
+    ok = True
+    for name, deg, suffix, cast, prec in (("float32", 6, "32", np.float32, 160), ("float64", 11, "64", np.float64, 240)):
+        c, e = derive_coefficients(deg, cast, prec)
+        print(f"{name}: P degree {deg}, max relative error with rounded coefficients 2^{float(mp.log(e, 2)):.2f}")
         for j, v in enumerate(c):
             have = getattr(kexp, f"_C{j + 2}_{suffix}")
-            same = "==" if cast(float(v)) == have else "!="
-            print(f"  C{j + 2} = {mp.nstr(v, 25)}  ({same} module constant {have!r})")
+            same = float(have) == v
+            ok &= same
+            print(f"  C{j + 2} = {v.hex():24s} ({'==' if same else '!='} module constant {float(have).hex()})")
+    return ok
+
+
+# ---------------------------------------------------------------------------
+# the portable scaling path, on a machine with AVX-512
+# ---------------------------------------------------------------------------
+
+
+def features_without_avx512():
+    """The host's LLVM feature string with every AVX-512 (and later) feature off,
+    for ``NUMBA_CPU_FEATURES``: Numba then compiles for AVX2 and the kernels take
+    their portable scaling path (see ``kexp._mul_pow2``)."""
+    import llvmlite.binding as ll
+
+    off = ("avx512", "avx10", "evex512", "amx")
+    feats = ll.get_host_cpu_features()
+    return ",".join(("+" if on and not k.startswith(off) else "-") + k for k, on in sorted(feats.items()))
+
+
+def rerun_portable(argv):
+    """Run this script again with AVX-512 disabled (``--portable``)."""
+    import subprocess
+
+    env = dict(os.environ, NUMBA_CPU_FEATURES=features_without_avx512())
+    args = [a for a in argv if a != "--portable"]
+    return subprocess.call([sys.executable, os.path.abspath(__file__), *args], env=env)
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     ap.add_argument("--stride", type=int, default=1, help="float32: check every N-th input (default 1: all)")
     ap.add_argument("--count", type=float, default=1e8, help="float64: random inputs (default 1e8)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--derive", action="store_true", help="rerun the Remez derivation of the coefficients")
+    ap.add_argument(
+        "--portable",
+        action="store_true",
+        help="check the portable scaling path (reruns with AVX-512 disabled through NUMBA_CPU_FEATURES)",
+    )
     args = ap.parse_args(argv)
+    if args.portable:
+        return rerun_portable(argv)
     if args.derive:
-        derive()
-        return 0
+        return 0 if derive() else 1
+    print(f"scaling by 2^k: {kexp.scaling_method()}")
     ok = True
     if args.dtype in ("float32", "both"):
         ok &= check_float32(args.stride)

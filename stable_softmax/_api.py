@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ._validate import Rows, as_float_array, check_method, check_out, normalize_axis, scale_factor
 from .kernels import DRIVERS
+from .kernels.accurate import ACCURATE_DRIVERS
 
 #: Below this many elements, starting threads costs more than it saves
 #: (measured: a 256 x 256 float32 softmax is about 40 us on one thread).
@@ -31,33 +35,91 @@ _SEMANTICS = """
 """
 
 
+#: Serializes parallel kernel launches while the threading layer may be
+#: Numba's ``workqueue``, which aborts the process ("Concurrent access has
+#: been detected") when two Python threads launch parallel regions at once.
+_PARALLEL_LOCK = threading.Lock()
+#: None until the first parallel launch has chosen Numba's threading layer;
+#: then whether that layer is safe for concurrent launches (omp, tbb).
+_layer_threadsafe: bool | None = None
+
+
+@contextmanager
+def _parallel_launch():
+    """Around a parallel kernel call: nothing under omp/tbb, a lock under workqueue."""
+    global _layer_threadsafe
+    if _layer_threadsafe:
+        yield
+        return
+    with _PARALLEL_LOCK:
+        yield
+        _layer_threadsafe = numba.threading_layer() != "workqueue"
+
+
 def _run(function: str, method: str, x: np.ndarray, out: np.ndarray, c) -> None:
     """Run ``function`` on the rows of ``x`` into ``out``, on one thread or several.
 
     Every path gives the same bits: rows are independent, and the split
     kernels combine their blocks in the order the serial kernels do.
     """
+    if method == "accurate":
+        _run_accurate(function, x, out, c)
+        return
     drivers = DRIVERS[function]
     method_id = drivers["methods"].index(method)
     rows, n = x.shape
     threads = numba.get_num_threads()
     if threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS:
-        drivers["rows_parallel"](x, out, c, method_id)
+        with _parallel_launch():
+            drivers["rows_parallel"](x, out, c, method_id)
     elif threads > 1 and n >= SPLIT_MIN_ELEMENTS and method in drivers["split"]:
         split = drivers["split"][method]
-        for r in range(rows):
-            if function == "logsumexp":
-                out[r] = split(x[r], c)
-            else:
-                split(x[r], out[r], c)
+        with _parallel_launch():
+            for r in range(rows):
+                if function == "logsumexp":
+                    out[r] = split(x[r], c)
+                else:
+                    split(x[r], out[r], c)
     else:
         drivers["rows"](x, out, c, method_id)
+
+
+# --- method "accurate": the scale as a double-double (kernels/accurate.py) ---
+
+
+def _accurate_scale(beta, base) -> tuple[float, float]:
+    """``beta * ln(base)`` (already validated) as ``hi + lo``, exact to about 2^-110."""
+    if base is None:
+        return float(beta), 0.0
+    import mpmath
+
+    with mpmath.workprec(160):
+        c = mpmath.mpf(float(beta)) * mpmath.log(mpmath.mpf(float(base)))
+        hi = float(c)
+        return hi, float(c - hi)
+
+
+def _run_accurate(function: str, x: np.ndarray, out: np.ndarray, c: tuple[float, float]) -> None:
+    """Rows on one thread or, for enough rows, spread over threads (same bits either way)."""
+    serial, parallel = ACCURATE_DRIVERS[function]
+    rows, n = x.shape
+    threads = numba.get_num_threads()
+    if threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS:
+        with _parallel_launch():
+            parallel(x, out, *c)
+    else:
+        serial(x, out, *c)
+
+
+# --- end of method "accurate" ---
 
 
 def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out) -> np.ndarray:
     check_method(function, method)
     arr = as_float_array(x)
     c = scale_factor(beta, base, arr.dtype)
+    if method == "accurate":
+        c = _accurate_scale(beta, base)
     layout = Rows.of(arr.shape, normalize_axis(axis, arr.ndim))
     src = layout.rows_of(arr)
     if out is None:
@@ -109,11 +171,16 @@ def softmax(
         inputs raise ``TypeError``.
     axis : int, tuple of ints or None, optional
         Axes that form one distribution (all axes when None). Default -1.
-    method : {"shifted", "naive", "lse"}, optional
+    method : {"shifted", "naive", "lse", "online", "accurate"}, optional
         ``"shifted"`` computes ``exp(c (x_j - max)) / sum``: no overflow,
         relative error about ``(n + 2 + 2 c (max - min)) u`` (Blanchard,
         Higham & Higham 2021). ``"lse"`` computes ``exp(c x_j - lse(x))``,
-        division-free, with an extra error of about ``|lse(x)| u``.
+        division-free, with an extra error of about ``|lse(x)| u``, NaN once
+        ``c max(x)`` overflows. ``"online"`` finds the maximum and the
+        normaliser in one blocked pass (Milakov & Gimelshein 2018): the
+        shifted bound plus about 2u. ``"accurate"`` is within 1 ULP of the
+        correctly rounded result (float64 arithmetic for float32,
+        double-double for float64; about 2-4x the time of ``"shifted"``).
         ``"naive"`` computes ``exp(c x_j) / sum exp(c x_k)`` unguarded: NaN
         once ``c max(x)`` exceeds ln(max float) (88.72 in float32, 709.78
         in float64). ``u`` is the unit roundoff of the dtype.
@@ -122,7 +189,7 @@ def softmax(
     base : float, optional
         Base ``a`` > 1 of the exponential; None means e. ``base=a`` equals
         ``beta=ln(a)``. The scale ``beta * ln(a)`` is rounded once to the
-        dtype of ``x``.
+        dtype of ``x`` (``"accurate"`` keeps it as a double-double).
     out : ndarray, optional
         Where to write the result: the shape of ``x`` and the result dtype.
         May be ``x`` itself (in place). ``x`` is never written otherwise.
@@ -152,11 +219,16 @@ def log_softmax(
     ----------
     x, axis, beta, base, out
         As in :func:`softmax`.
-    method : {"shifted", "naive", "lse"}, optional
+    method : {"shifted", "naive", "lse", "online", "accurate"}, optional
         ``"shifted"``: ``c (x_j - m) - ln sum exp(c (x_k - m))``, ``m`` the
-        maximum; absolute error about ``(|c (x_j - m)| + n) u``. ``"lse"``:
+        maximum; absolute error about ``(|c (x_j - m)| + n) u``, so the
+        largest element of a row with one dominant logit comes out as 0
+        where its true value is a tiny negative number. ``"lse"``:
         ``c x_j - lse(x)``, which cancels when both are large (error about
-        ``|lse(x)| u``). ``"naive"``: unshifted, overflows like softmax.
+        ``|lse(x)| u``). ``"online"``: the shifted formula with ``m`` and the
+        sum from one blocked pass. ``"accurate"``: within 1 ULP of the
+        correctly rounded result, the dominant logit included (through
+        ``log1p``). ``"naive"``: unshifted, overflows like softmax.
 
     Returns
     -------
@@ -181,13 +253,14 @@ def logsumexp(
     ----------
     x, axis, beta, base
         As in :func:`softmax`. An empty slice gives ``-inf``.
-    method : {"shifted", "naive", "log1p"}, optional
+    method : {"shifted", "naive", "log1p", "accurate"}, optional
         ``"shifted"``: ``c m + ln sum exp(c (x_k - m))``, absolute error
         about ``(|c m| + n) u``. ``"log1p"``: ``c m + ln k + log1p(s / k)``
         with ``k`` the number of maxima and ``s`` the sum of the other terms
         (Blanchard, Higham & Higham 2021), which keeps the digits of a small
-        ``s``. ``"naive"``: ``ln sum exp(c x_k)``, ``inf`` once
-        ``c max(x)`` exceeds ln(max float).
+        ``s``. ``"accurate"``: within 1 ULP of the correctly rounded result.
+        ``"naive"``: ``ln sum exp(c x_k)``, ``inf`` once ``c max(x)``
+        exceeds ln(max float).
     keepdims : bool, optional
         Keep the reduced axes with length 1.
 
@@ -200,6 +273,8 @@ def logsumexp(
     check_method("logsumexp", method)
     arr = as_float_array(x)
     c = scale_factor(beta, base, arr.dtype)
+    if method == "accurate":
+        c = _accurate_scale(beta, base)
     axes = normalize_axis(axis, arr.ndim)
     layout = Rows.of(arr.shape, axes)
     result = np.empty(layout.rows, dtype=arr.dtype)

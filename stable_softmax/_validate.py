@@ -19,9 +19,9 @@ from numpy.exceptions import AxisError
 
 #: Methods of each public function, in the order the docs list them.
 METHODS: dict[str, tuple[str, ...]] = {
-    "softmax": ("naive", "shifted", "lse", "online"),
-    "log_softmax": ("naive", "shifted", "lse", "online"),
-    "logsumexp": ("naive", "shifted", "log1p"),
+    "softmax": ("naive", "shifted", "lse", "online", "accurate"),
+    "log_softmax": ("naive", "shifted", "lse", "online", "accurate"),
+    "logsumexp": ("naive", "shifted", "log1p", "accurate"),
 }
 
 _CAST_HINT = "pass x.astype(np.float32) or x.astype(np.float64)"

@@ -5,11 +5,15 @@ extreme logits; ``report`` runs the accuracy sweep and writes a report
 (``stable-softmax report --help``). Bad arguments print one line to stderr and
 exit with status 2; Ctrl-C during ``report`` exits with status 130 and keeps
 the finished reference rows in the on-disk cache, so a rerun resumes.
+``report --cluster local`` or ``--scheduler ADDRESS`` runs the sweep on Dask
+(:mod:`stable_softmax.accuracy.distributed`); an unreachable scheduler or a
+missing ``distributed`` extra is also a one-line error with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 import time
@@ -120,15 +124,37 @@ def _report(args: argparse.Namespace) -> int:
     if not cells:
         print(f"{args.prog}: error: the selection leaves no grid cell (see --help)", file=sys.stderr)
         return 2
+    start = time.monotonic()
+    dask, dask_errors = None, ()
+    if args.scheduler or args.cluster:
+        from stable_softmax.accuracy import distributed
+
+        dask_errors = (distributed.DistributedError,)
+        try:
+            dask = distributed.DaskSweep(args.scheduler, workers if args.cluster else None)
+        except distributed.DistributedError as err:
+            print(f"{args.prog}: error: {err}", file=sys.stderr)
+            return 2
+        executor, workers = dask.name, len(dask.client.nthreads())
+        where = dask.describe()
+    else:
+        executor = "local processes" if workers > 1 else "this process"
+        where = f"{workers} worker(s)"
     print(
         f"{grid.name} grid: {len(cells)} cells in {len(groups)} input groups, {total} reference elements; "
-        f"{workers} worker(s); reference cache {reference.cache_dir()}",
+        f"{where}; reference cache {reference.cache_dir()}",
         file=sys.stderr,
     )
-    start = time.monotonic()
-    progress = sweep.Progress(total)
+    progress = sweep.Progress(total) if dask is None else sweep.Progress(len(cells), desc="cells")
     try:
-        records = sweep.run_sweep(cells, workers=workers, progress=progress)
+        with dask or contextlib.nullcontext():
+            if dask is None:
+                records = sweep.run_sweep(cells, workers=workers, progress=progress)
+            else:
+                records = dask.run(cells, progress=progress)
+                if dask.ship:
+                    print(f"reference rows: {dask.rows_sent} sent to the workers, {dask.rows_received} "
+                          "stored from them", file=sys.stderr)
     except KeyboardInterrupt:
         progress.close()
         print(
@@ -137,7 +163,15 @@ def _report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    except dask_errors as err:
+        progress.close()
+        print(f"{args.prog}: error: {err}", file=sys.stderr)
+        return 2
     progress.close()
+    failures = report.failed(records)
+    if failures:
+        print(f"{len(failures)} of {len(records)} cells failed (first: {failures[0]['error']}); "
+              "they are listed in report.md and report.json", file=sys.stderr)
     print("thresholds, course-material checks, plots ...", file=sys.stderr)
     table = thresholds.threshold_table(functions, dtypes, grid.threshold_betas)
     course = report.course_checks()
@@ -145,10 +179,11 @@ def _report(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = report.summarize(records)
     plots = []
-    if not args.no_plots:
+    measured = [r for r in records if not r["error"]]
+    if not args.no_plots and measured:
         from stable_softmax.accuracy.plots import make_plots
 
-        plots = make_plots(records, grid, out, report.recommend(summary), functions)
+        plots = make_plots(measured, grid, out, report.recommend(summary), functions)
     meta = {
         "command": args.command_line,
         **report.environment(),
@@ -158,6 +193,7 @@ def _report(args: argparse.Namespace) -> int:
         "dtypes": dtypes,
         "families": families,
         "workers": workers,
+        "executor": executor,
         "reference_elements": total,
         "wall_seconds": time.monotonic() - start,
     }
@@ -191,7 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--families", type=_names, metavar="LIST", help="comma-separated input families (default all)")
     rep.add_argument("--seed", type=_seed, default=0, help="seed of the input generator (default 0)")
     rep.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                     help="local worker processes (default: all cores); 1 runs in this process")
+                     help="local worker processes, or the size of --cluster local (default: all cores); "
+                     "1 runs in this process")
+    where = rep.add_mutually_exclusive_group()
+    where.add_argument("--cluster", choices=["local"],
+                       help="run the cells on a Dask LocalCluster of --workers processes "
+                       '(needs pip install "stable_softmax[distributed]")')
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the cells on the workers of a running Dask scheduler, e.g. tcp://host:8786")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     rep.set_defaults(run=_report, parser=rep)
     bench = sub.add_parser(
@@ -253,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         args.command_line = shlex.join(["stable-softmax", *argv])
         if args.out.exists() and not args.out.is_dir():
             report_parser.error(f"--out {args.out} exists and is not a directory")
+        if args.scheduler and args.workers:
+            report_parser.error("--workers sizes local processes or --cluster local; with --scheduler the "
+                                "scheduler's workers run the cells")
     with np.errstate(all="ignore"):
         return args.run(args)
 

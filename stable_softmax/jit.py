@@ -33,6 +33,11 @@ Example
 array([0.25, 0.25, 0.25, 0.25], dtype=float32)
 """
 
+from .kernels.accurate import (
+    log_softmax_accurate_row,
+    logsumexp_accurate_row,
+    softmax_accurate_row,
+)
 from .kernels.log_softmax import (
     LOG_SOFTMAX_METHODS,
     log_softmax_lse_row,
@@ -88,6 +93,8 @@ __all__ = [
     "log_softmax_rows", "log_softmax_rows_parallel",
     "logsumexp_naive_row", "logsumexp_shifted_row", "logsumexp_log1p_row",
     "logsumexp_rows", "logsumexp_rows_parallel",
+    # method "accurate": row kernels take an optional low part, (x, out, c, c_lo=0.0)
+    "softmax_accurate_row", "log_softmax_accurate_row", "logsumexp_accurate_row",
     # the softmax calculus (see stable_softmax.kernels.calculus)
     "cross_entropy", "cross_entropy_row",
     "cross_entropy_soft", "cross_entropy_soft_row",

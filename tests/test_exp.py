@@ -7,13 +7,16 @@ Accuracy is measured as the ordinal distance to the correctly rounded exp
 
 import importlib.util
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from numba import njit, prange
 
-from stable_softmax.kernels.exp import exp32, exp64, exp_array, fast_exp
+from stable_softmax.kernels.exp import exp32, exp64, exp_array, fast_exp, scaling_method
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "check_exp.py"
 _spec = importlib.util.spec_from_file_location("check_exp", _SCRIPT)
@@ -173,3 +176,57 @@ def test_callable_from_user_parallel_loop(dtype):
     ser = ours(x, dtype)
     assert par.dtype == dtype
     np.testing.assert_array_equal(par.view(INT[dtype]), ser.view(INT[dtype]))
+
+
+_PORTABLE_CHILD = """
+import sys
+import numpy as np
+from stable_softmax.kernels.exp import exp_array, scaling_method
+print(scaling_method())
+for path in sys.argv[1:]:
+    x = np.load(path)
+    out = np.empty_like(x)
+    exp_array(x, out)
+    np.save(path, out)
+"""
+
+
+def test_portable_scaling_path_gives_the_same_bits(tmp_path):
+    """Both ways of scaling by 2^k (vscalef on AVX-512, two exponent-bit factors
+    elsewhere) round ``P(r) 2^k`` once, so they must agree bit for bit; the
+    portable one is forced in a child process through ``NUMBA_CPU_FEATURES``."""
+    rng = np.random.default_rng(3)
+    lo, hi = check_exp.to_ordinal(np.array([_f(EDGES[F32][5][0]), _f(EDGES[F32][1][0])]), F32)
+    x32 = np.concatenate(
+        [
+            check_exp.from_ordinal(np.arange(lo - 50, hi + 50, 1 << 14), F32),
+            [np.nan, np.inf, -np.inf, 0.0, -0.0, np.finfo(F32).max, -np.finfo(F32).max],
+            [_f(x) for x, _ in EDGES[F32]],
+        ]
+    ).astype(F32)
+    x64 = np.concatenate(
+        [
+            rng.uniform(-746.0, 710.0, 20_000),
+            rng.uniform(-745.2, -708.3, 5_000),
+            [np.nan, np.inf, -np.inf, 0.0, -0.0, np.finfo(F64).max, -np.finfo(F64).max],
+            [_f(x) for x, _ in EDGES[F64]],
+        ]
+    )
+    paths = []
+    for name, x in (("x32.npy", x32), ("x64.npy", x64)):
+        paths.append(str(tmp_path / name))
+        np.save(paths[-1], x)
+    env = dict(os.environ, NUMBA_CPU_FEATURES=check_exp.features_without_avx512())
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run(
+        [sys.executable, "-c", _PORTABLE_CHILD, *paths], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "two exponent-bit factors (portable)"
+    for path, x, dt in zip(paths, (x32, x64), (F32, F64)):
+        np.testing.assert_array_equal(np.load(path).view(INT[dt]), ours(x, dt).view(INT[dt]))
+
+
+def test_scaling_method_is_named():
+    assert scaling_method() in ("llvm.ldexp -> vscalef (AVX-512)", "two exponent-bit factors (portable)")

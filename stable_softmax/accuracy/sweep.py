@@ -25,7 +25,14 @@ Record statistics (see :data:`RECORD_FIELDS`):
 * ``ref_failed``: fraction of rows left out because the reference could not
   round them (:class:`reference.PrecisionLimitError`);
 * softmax only: ``sum_dev_max`` (largest ``|sum - 1|`` over rows with a
-  finite sum, in eps of the dtype) and ``argmax_kept`` (fraction of rows).
+  finite sum, in eps of the dtype) and ``argmax_kept`` (fraction of rows);
+* ``error``: None, or ``"ExceptionType: message"`` when computing the cell
+  raised (:func:`error_record`); the statistics of such a record are None.
+  :func:`run_sweep` records the error and goes on with the other cells.
+
+:func:`run_sweep` runs in this process or in local worker processes; the
+Dask path (a cluster) is :mod:`.distributed`, which is imported only when
+asked for.
 
 The base e is recorded as ``math.e`` and passed as ``base=None``.
 """
@@ -57,9 +64,11 @@ __all__ = [
     "GRIDS",
     "RECORD_FIELDS",
     "build_cells",
+    "error_record",
     "group_cells",
     "run_cell",
     "run_group",
+    "run_group_recorded",
     "run_sweep",
 ]
 
@@ -256,6 +265,7 @@ RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Cell)) + (
     "sum_dev_max",
     "argmax_kept",
     "ref_failed",
+    "error",
 )
 
 
@@ -303,6 +313,7 @@ def measure(cell: Cell, x: np.ndarray, result: np.ndarray, ref: np.ndarray, vali
         else:
             record["sum_dev_max"] = record["argmax_kept"] = None
         record["ref_failed"] = float(1.0 - len(x) / rows_total) if rows_total else 0.0
+        record["error"] = None
     return {key: record[key] for key in RECORD_FIELDS}
 
 
@@ -345,6 +356,36 @@ def run_cell(cell: Cell) -> dict:
     return run_group([cell])[0]
 
 
+def error_record(cell: Cell, exc: BaseException) -> dict:
+    """The record of a cell whose computation raised ``exc``: statistics None, ``error`` set."""
+    record = dict.fromkeys(RECORD_FIELDS)
+    record.update(cell.as_dict())
+    record["error"] = f"{type(exc).__name__}: {exc}"
+    return record
+
+
+def run_group_recorded(cells: list[Cell]) -> list[dict]:
+    """:func:`run_group`, with an exception turned into error records instead of raised.
+
+    When the group raises, its cells are run one by one so that only the
+    cells that fail get an error record (the reference rows finished before
+    the failure are in the on-disk cache, so the rerun is cheap).
+    ``KeyboardInterrupt`` and other non-``Exception`` errors propagate.
+    """
+    try:
+        return run_group(cells)
+    except Exception as exc:
+        if len(cells) == 1:
+            return [error_record(cells[0], exc)]
+    records = []
+    for cell in cells:
+        try:
+            records.append(run_group([cell])[0])
+        except Exception as exc:
+            records.append(error_record(cell, exc))
+    return records
+
+
 def group_cost(group: list[Cell]) -> int:
     """Reference elements of a group: the unit of work the progress bar counts."""
     return group[0].rows * group[0].n
@@ -359,7 +400,8 @@ def run_sweep(
 
     ``workers > 1`` runs groups in a :class:`ProcessPoolExecutor` (forkserver
     where available, else spawn); ``progress(k)`` is called with the reference
-    elements of each finished group. On ``KeyboardInterrupt`` pending groups are
+    elements of each finished group. A cell that raises gets an error record
+    (:func:`run_group_recorded`). On ``KeyboardInterrupt`` pending groups are
     cancelled, the pool is shut down and the interrupt is re-raised; the rows
     the reference finished are in its on-disk cache.
     """
@@ -374,7 +416,7 @@ def run_sweep(
 
     if workers <= 1:
         for group in groups:
-            collect(group, run_group(group))
+            collect(group, run_group_recorded(group))
     else:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
@@ -382,7 +424,7 @@ def run_sweep(
         try:
             # Largest groups first so the last to finish are small.
             order = sorted(groups, key=group_cost, reverse=True)
-            pending = {pool.submit(run_group, group): group for group in order}
+            pending = {pool.submit(run_group_recorded, group): group for group in order}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -408,6 +450,7 @@ class Progress:
     def __init__(self, total: int, stream=None, desc: str = "reference elements"):
         self.total = max(int(total), 1)
         self.stream = stream if stream is not None else sys.stderr
+        self.desc = desc
         self.count = 0
         self.start = time.monotonic()
         self._next_note = 0.1
@@ -425,7 +468,7 @@ class Progress:
         fraction = self.count / self.total
         if fraction >= self._next_note or self.count >= self.total:
             elapsed = time.monotonic() - self.start
-            print(f"  {fraction:6.1%} of {self.total} reference elements, {elapsed:.0f} s", file=self.stream)
+            print(f"  {fraction:6.1%} of {self.total} {self.desc}, {elapsed:.0f} s", file=self.stream)
             while self._next_note <= fraction:
                 self._next_note += 0.1
 

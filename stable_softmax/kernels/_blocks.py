@@ -1,23 +1,28 @@
 """Vectorized passes over one block of a row, the pieces every softmax kernel is made of.
 
 A row is processed in blocks of :data:`BLOCK` elements. Within a block the
-passes vectorize (AVX2 on the development machine): the maximum uses eight
-independent accumulators, because LLVM does not vectorize a ``max`` reduction
-whose NaN ordering it must preserve; sums use ``fastmath={"reassoc"}``, which
-lets LLVM split them into vector lanes. Across blocks, partial results are
+passes vectorize (AVX-512 on the development machine): the maximum is taken
+over integers that order like the floats, because LLVM does not vectorize a
+float ``max`` reduction whose NaN ordering it must preserve; sums use
+``fastmath={"reassoc"}``, which lets LLVM split them into vector lanes. Across blocks, partial results are
 combined in block order. A row therefore gives the same bits whether its
 blocks are processed by one thread or several, and the sum is effectively
 blocked: its error grows like ``(BLOCK / lanes + n / BLOCK) u`` instead of
 ``n u``.
 
-NaN is ignored by :func:`block_max` (a NaN never compares greater). The
-callers rely on the sums instead: a NaN in the row makes its exponential and
-so the sum NaN, and NaN propagates from there to every output.
+A NaN either is the maximum (then the callers take their special-value
+path) or is ignored by :func:`block_max`; then the callers rely on the sums:
+its exponential and so the sum is NaN, and NaN propagates from there to every
+output.
 """
 
 from __future__ import annotations
 
 import math
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from ._options import kernel
 from .exp import fast_exp
@@ -29,42 +34,63 @@ BLOCK = 4096
 _SUM = {"reassoc"}
 
 
+@intrinsic
+def _order_key(typingctx, v):
+    """The bits of a float as a signed integer that orders like the float.
+
+    Sign-magnitude becomes two's complement by flipping the magnitude bits
+    of negative numbers: ``-inf < ... < -0 < +0 < ... < +inf`` map to
+    increasing integers, a NaN with the sign bit clear above ``+inf``, one
+    with it set below ``-inf``. Integer maxima vectorize; float maxima do
+    not without ``nnan`` (LLVM must keep the NaN ordering of ``v > m``).
+    """
+    if v not in (types.float32, types.float64):
+        return None
+    bits = 32 if v == types.float32 else 64
+
+    def codegen(context, builder, signature, args):
+        ity = ir.IntType(bits)
+        b = builder.bitcast(args[0], ity)
+        magnitude = builder.and_(builder.ashr(b, ity(bits - 1)), ity((1 << (bits - 1)) - 1))
+        return builder.xor(b, magnitude)
+
+    return (types.int32 if bits == 32 else types.int64)(v), codegen
+
+
+@intrinsic
+def _from_order_key(typingctx, k, like):
+    """Inverse of :func:`_order_key`: the float (of the type of ``like``) with key ``k``."""
+    if like not in (types.float32, types.float64):
+        return None
+    bits = 32 if like == types.float32 else 64
+    if k != (types.int32 if bits == 32 else types.int64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ity = ir.IntType(bits)
+        b = args[0]
+        magnitude = builder.and_(builder.ashr(b, ity(bits - 1)), ity((1 << (bits - 1)) - 1))
+        return builder.bitcast(builder.xor(b, magnitude), context.get_value_type(like))
+
+    return like(k, like), codegen
+
+
 @kernel
 def block_max(x):
-    """Maximum of ``x`` ignoring NaN; ``-inf`` when empty or all NaN/``-inf``."""
+    """Maximum of ``x``; ``-inf`` when empty or all ``-inf``.
+
+    Computed on :func:`_order_key` integers, so it vectorizes. NaN: one with
+    the sign bit clear is the maximum (the result is NaN), one with it set
+    is ignored. Callers send a non-finite maximum to their special-value
+    path and see an ignored NaN through the sum of exponentials, which it
+    makes NaN.
+    """
     ninf = x.dtype.type(-math.inf)
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = ninf
-    n = x.size
-    i = 0
-    while i + 8 <= n:
-        v = x[i]
-        m0 = v if v > m0 else m0
-        v = x[i + 1]
-        m1 = v if v > m1 else m1
-        v = x[i + 2]
-        m2 = v if v > m2 else m2
-        v = x[i + 3]
-        m3 = v if v > m3 else m3
-        v = x[i + 4]
-        m4 = v if v > m4 else m4
-        v = x[i + 5]
-        m5 = v if v > m5 else m5
-        v = x[i + 6]
-        m6 = v if v > m6 else m6
-        v = x[i + 7]
-        m7 = v if v > m7 else m7
-        i += 8
-    while i < n:
-        v = x[i]
-        m0 = v if v > m0 else m0
-        i += 1
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    m4 = m5 if m5 > m4 else m4
-    m6 = m7 if m7 > m6 else m6
-    m0 = m2 if m2 > m0 else m0
-    m4 = m6 if m6 > m4 else m4
-    return m4 if m4 > m0 else m0
+    top = _order_key(ninf)
+    for i in range(x.size):
+        key = _order_key(x[i])
+        top = key if key > top else top
+    return _from_order_key(top, ninf)
 
 
 @kernel
@@ -177,9 +203,22 @@ def exp_offset(x, out, c, offset):
 
 @kernel
 def shifted_minus(x, out, c, m, offset):
-    """``out[i] = c (x[i] - m) - offset`` (shifted log_softmax)."""
+    """``out[i] = c (x[i] - m) - offset`` (shifted log_softmax).
+
+    A finite ``x[i]`` whose difference ``x[i] - m`` overflows to ``-inf`` (a
+    spread beyond the float range) may still have a finite ``c (x[i] - m)``
+    when ``c < 1``; there ``c x[i] - c m`` is used instead, which cannot be
+    NaN because ``m`` is finite and ``x[i] <= m``. The select keeps the loop
+    branch-free.
+    """
+    ninf = x.dtype.type(-math.inf)
+    cm = c * m
     for i in range(x.size):
-        out[i] = c * (x[i] - m) - offset
+        v = x[i]
+        d = v - m
+        t = c * d
+        t = (c * v - cm) if (d == ninf and v != ninf) else t
+        out[i] = t - offset
 
 
 @kernel

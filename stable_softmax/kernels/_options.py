@@ -3,7 +3,11 @@
 Why these options:
 
 * ``cache=True``: compiled machine code is stored next to the source, so a
-  fresh process loads it instead of recompiling.
+  fresh process loads it instead of recompiling. Numba falls back to
+  ``$NUMBA_CACHE_DIR`` and then to a user-wide cache directory when the
+  package directory is not writable; when none of them is (a read-only
+  install with no writable home), :func:`kernel` compiles without a cache
+  instead of failing at import, and warns once (:class:`KernelCacheWarning`).
 * ``nogil=True``: kernels release the GIL, so Python threads run them
   concurrently.
 * ``error_model="numpy"``: a float division by zero gives ``inf``/``nan`` as
@@ -17,6 +21,7 @@ Why these options:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 from numba import njit
@@ -31,6 +36,37 @@ JIT_OPTIONS: dict[str, Any] = {
 #: The only fastmath flags a kernel may ask for: they let LLVM reorder and fuse
 #: floating-point operations (vectorized sums, FMA) but keep inf/NaN semantics.
 SAFE_FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
+
+
+class KernelCacheWarning(UserWarning):
+    """No writable Numba cache location: kernels are compiled in memory in each process."""
+
+
+#: Set once Numba has found no writable cache location; later kernels then
+#: compile without asking again (one warning per process).
+_cache_unavailable = False
+
+
+def _compile(f: Callable, options: dict[str, Any]) -> Callable:
+    """``njit(**options)(f)``, without the cache when Numba has nowhere to write it."""
+    global _cache_unavailable
+    if options.get("cache") and not _cache_unavailable:
+        try:
+            return njit(**options)(f)
+        except RuntimeError as err:
+            # numba.core.caching raises this when no cache locator (package
+            # __pycache__, NUMBA_CACHE_DIR, user-wide cache) is writable.
+            if "no locator available" not in str(err):
+                raise
+            _cache_unavailable = True
+            warnings.warn(
+                f"stable_softmax: Numba cannot cache compiled kernels ({err}); they are compiled in "
+                "memory at first use in each process. Set NUMBA_CACHE_DIR to a writable directory "
+                "to keep them.",
+                KernelCacheWarning,
+                stacklevel=2,
+            )
+    return njit(**dict(options, cache=False))(f)
 
 
 def kernel(
@@ -63,6 +99,6 @@ def kernel(
         options["fastmath"] = set(flags)
 
     def decorate(f: Callable) -> Callable:
-        return njit(**options)(f)
+        return _compile(f, options)
 
     return decorate if fn is None else decorate(fn)

@@ -207,8 +207,10 @@ def cross_entropy_grad_row(x, label, out, c):
         if i != label:
             rest += out[i]
             out[i] = c * out[i]
-    if out[label] < 0.5:
-        rest = one - out[label]  # >= 1/2: no cancellation, exact for p_y = 0
+    if not out[label] >= 0.5:
+        # p_y < 1/2: 1 - p_y has no cancellation (exact for p_y = 0); a NaN
+        # p_y (softmax undefined) also takes this branch and stays NaN.
+        rest = one - out[label]
     out[label] = -(c * rest)
 
 

@@ -128,8 +128,11 @@ def log_softmax_shifted_split(x, out, c):
     split_shifted_minus(x, out, c, m, math.log(split_exp_sum(x, c, m)))
 
 
+# Imported here, not at the top: accurate.py uses _log_softmax_special above.
+from .accurate import log_softmax_accurate_row  # noqa: E402
+
 #: Method names in the order of the ids the parallel driver takes.
-LOG_SOFTMAX_METHODS = ("naive", "shifted", "lse", "online")
+LOG_SOFTMAX_METHODS = ("naive", "shifted", "lse", "online", "accurate")
 
 
 @kernel
@@ -141,8 +144,10 @@ def log_softmax_row(x, out, c, method):
         log_softmax_shifted_row(x, out, c)
     elif method == 2:
         log_softmax_lse_row(x, out, c)
-    else:
+    elif method == 3:
         log_softmax_online_row(x, out, c)
+    else:
+        log_softmax_accurate_row(x, out, c)
 
 
 @kernel

@@ -24,6 +24,7 @@ from numba import prange
 from ._blocks import BLOCK, exp_sum_off_max, exp_sum_unscaled, row_max
 from ._options import kernel
 from ._reduce import nan_max
+from .accurate import logsumexp_accurate_row
 from ._rowpasses import row_exp_sum, split_exp_sum, split_max
 
 
@@ -87,7 +88,7 @@ def logsumexp_shifted_split(x, c):
 
 
 #: Method names in the order of the ids the parallel driver takes.
-LOGSUMEXP_METHODS = ("naive", "shifted", "log1p")
+LOGSUMEXP_METHODS = ("naive", "shifted", "log1p", "accurate")
 
 
 @kernel
@@ -97,7 +98,9 @@ def logsumexp_row(x, c, method):
         return logsumexp_naive_row(x, c)
     if method == 1:
         return logsumexp_shifted_row(x, c)
-    return logsumexp_log1p_row(x, c)
+    if method == 2:
+        return logsumexp_log1p_row(x, c)
+    return logsumexp_accurate_row(x, c)
 
 
 @kernel

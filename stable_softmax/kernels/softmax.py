@@ -38,6 +38,7 @@ from ._blocks import (
 from ._options import kernel
 from ._reduce import fill
 from ._rowpasses import n_blocks, row_exp_store_sum, row_exp_sum, split_divide, split_exp_store_sum, split_max
+from .accurate import softmax_accurate_row
 from .exp import fast_exp
 
 
@@ -159,7 +160,7 @@ def softmax_shifted_split(x, out, c):
 
 
 #: Method names in the order of the ids the parallel driver takes.
-SOFTMAX_METHODS = ("naive", "shifted", "lse", "online")
+SOFTMAX_METHODS = ("naive", "shifted", "lse", "online", "accurate")
 
 
 @kernel
@@ -171,8 +172,10 @@ def softmax_row(x, out, c, method):
         softmax_shifted_row(x, out, c)
     elif method == 2:
         softmax_lse_row(x, out, c)
-    else:
+    elif method == 3:
         softmax_online_row(x, out, c)
+    else:
+        softmax_accurate_row(x, out, c)
 
 
 @kernel
