@@ -371,6 +371,18 @@ def _divide_block64(out, el, sh, sl, inv):
 
 
 @kernel
+def _exp_divide_block64(x, out, m, c_hi, c_lo, sh, sl, inv):
+    """:func:`_divide_block64` of the terms recomputed from ``x`` (rows longer than a block:
+    no row-sized scratch; the same bits as storing them)."""
+    for i in range(x.size):
+        th, tl = shifted_dd(x[i], m, c_hi, c_lo)
+        h, lo = exp_dd(th, tl)
+        q = h * inv
+        rem = fma(-q, sh, h)
+        out[i] = q + ((rem + lo) - q * sl) * inv
+
+
+@kernel
 def _log_softmax_block64(x, out, m, c_hi, c_lo, lh, ll):
     """``out[i] = c (x[i] - m) - (lh + ll)`` rounded once from a double-double."""
     for i in range(x.size):
@@ -486,6 +498,14 @@ def _divide_block32(e, out, inv):
 
 
 @kernel(fastmath={"contract"})
+def _exp_divide_block32(x, out, m, c_hi, inv):
+    """:func:`_exp_block32` then :func:`_divide_block32` without storing the terms."""
+    mm = np.float64(m)
+    for i in range(x.size):
+        out[i] = np.float32(exp64(c_hi * (np.float64(x[i]) - mm)) * inv)
+
+
+@kernel(fastmath={"contract"})
 def _log_softmax_block32(x, out, m, c_hi, lse):
     mm = np.float64(m)
     for i in range(x.size):
@@ -503,29 +523,49 @@ def _log_k_rest32(k, rest):
 
 
 @kernel
-def _softmax64(x, out, c_hi, c_lo, lo):
+def _softmax64(x, out, c_hi, c_lo, scratch):
+    """``scratch``: at least ``min(n, BLOCK)`` float64. A row of one block keeps its terms
+    (high parts in ``out``, low parts in ``scratch``); a longer row recomputes them in
+    the output pass, which costs less than writing and reading back a row-sized scratch."""
     m = row_max(x)
     if not math.isfinite(m):
         fill(out, math.nan)
         return
-    r_hi, r_lo, ties = _row_rest64(x, m, c_hi, c_lo, out, lo, True, 1.0, _SIGMA, 0.0, _XMIN)
+    n = x.size
+    one_block = n <= BLOCK
+    if one_block:
+        r_hi, r_lo, ties = _row_rest64(x, m, c_hi, c_lo, out, scratch, True, 1.0, _SIGMA, 0.0, _XMIN)
+    else:
+        hb = np.empty(BLOCK)
+        r_hi, r_lo, ties = _row_rest64(x, m, c_hi, c_lo, hb, scratch, False, 1.0, _SIGMA, 0.0, _XMIN)
     sh, sl = two_sum(np.float64(ties), r_hi)
     sh, sl = fast_two_sum(sh, sl + r_lo)
     inv = 1.0 / sh
-    for start in range(0, x.size, BLOCK):
-        _divide_block64(out[start : start + BLOCK], lo[start : start + BLOCK], sh, sl, inv)
+    if one_block:
+        _divide_block64(out, scratch[:n], sh, sl, inv)
+    else:
+        for start in range(0, n, BLOCK):
+            _exp_divide_block64(x[start : start + BLOCK], out[start : start + BLOCK], m, c_hi, c_lo, sh, sl, inv)
 
 
 @kernel
-def _softmax32(x, out, c_hi, c_lo, e):
+def _softmax32(x, out, c_hi, c_lo, scratch):
+    """``scratch`` as in :func:`_softmax64`: a row of one block keeps its terms there, a
+    longer row recomputes them in the output pass."""
     m = row_max(x)
     if not math.isfinite(m):
         fill(out, math.nan)
         return
-    rest, ties = _row_rest32(x, m, c_hi, e)
+    n = x.size
+    if n <= BLOCK:
+        e = scratch[:n]
+        rest, ties = _row_rest32(x, m, c_hi, e)
+        _divide_block32(e, out, 1.0 / (ties + rest))
+        return
+    rest, ties = _row_rest32(x, m, c_hi, scratch[:0])
     inv = 1.0 / (ties + rest)
-    for start in range(0, x.size, BLOCK):
-        _divide_block32(e[start : start + BLOCK], out[start : start + BLOCK], inv)
+    for start in range(0, n, BLOCK):
+        _exp_divide_block32(x[start : start + BLOCK], out[start : start + BLOCK], m, c_hi, inv)
 
 
 @kernel
@@ -640,10 +680,10 @@ def softmax_accurate_row(x, out, c, c_lo=0.0):
 
     ``c + c_lo`` is the scale as a double-double (``c_lo`` defaults to 0: ``c``
     taken as exact); both are used in float64 for float32 rows too. Allocates a
-    float64 scratch row (the low parts of the terms); the module docstring has
+    float64 scratch of at most ``BLOCK`` elements; the module docstring has
     the method and its error analysis. ``out`` may be ``x``.
     """
-    _softmax_impl(x, out, np.float64(c), np.float64(c_lo), np.empty(x.size))
+    _softmax_impl(x, out, np.float64(c), np.float64(c_lo), np.empty(min(x.size, BLOCK)))
 
 
 @kernel
@@ -671,17 +711,17 @@ def logsumexp_accurate_row(x, c, c_lo=0.0):
 
 @kernel
 def softmax_accurate_rows(x, out, c_hi, c_lo):
-    """Every row of a ``(rows, n)`` array on the calling thread; one scratch row for all."""
-    scratch = np.empty(x.shape[1])
+    """Every row of a ``(rows, n)`` array on the calling thread; one block of scratch for all."""
+    scratch = np.empty(min(x.shape[1], BLOCK))
     for r in range(x.shape[0]):
         _softmax_impl(x[r], out[r], c_hi, c_lo, scratch)
 
 
 @kernel(parallel=True)
 def softmax_accurate_rows_parallel(x, out, c_hi, c_lo):
-    """Rows spread over threads (a scratch row per row; same bits as serial)."""
+    """Rows spread over threads (a block of scratch per row; same bits as serial)."""
     for r in prange(x.shape[0]):
-        _softmax_impl(x[r], out[r], c_hi, c_lo, np.empty(x.shape[1]))
+        _softmax_impl(x[r], out[r], c_hi, c_lo, np.empty(min(x.shape[1], BLOCK)))
 
 
 @kernel
