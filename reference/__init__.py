@@ -7,6 +7,7 @@ are cached on disk per row (see :func:`cache_dir`).
 """
 
 from ._api import exp, log_softmax, logsumexp, softmax
+from ._calculus import cross_entropy, cross_entropy_grad
 from ._cache import ReferenceCacheWarning, cache_dir, clear_cache
 from ._exact import MAX_PRECISION, STRATEGY_VERSION, PrecisionLimitError
 
@@ -15,6 +16,8 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "exp",
+    "cross_entropy",
+    "cross_entropy_grad",
     "cache_dir",
     "clear_cache",
     "ReferenceCacheWarning",
@@ -22,7 +25,3 @@ __all__ = [
     "MAX_PRECISION",
     "STRATEGY_VERSION",
 ]
-
-from ._calculus import cross_entropy, cross_entropy_grad  # noqa: E402
-
-__all__ += ["cross_entropy", "cross_entropy_grad"]

@@ -1,8 +1,12 @@
 """Numerically stable softmax, log_softmax and logsumexp, and tools to measure them.
 
 Public API: :func:`softmax`, :func:`log_softmax`, :func:`logsumexp`,
-:data:`METHODS` (the methods of each function) and :mod:`stable_softmax.jit`
-(the Numba kernels, callable from your own ``@njit`` code).
+:data:`METHODS` (the methods of each function), the softmax calculus
+(:func:`hardmax`, :func:`cross_entropy`, :func:`cross_entropy_grad`,
+:func:`softmax_jacobian`, :func:`softmax_vjp`, :func:`log_softmax_vjp`,
+:func:`inverse_softmax`) and :mod:`stable_softmax.jit` (the Numba kernels,
+callable from your own ``@njit`` code). The correctly rounded reference is the
+separate top-level package :mod:`reference`.
 """
 
 from . import jit
