@@ -95,11 +95,11 @@ def block_max(x):
 
 @kernel
 def row_max(x):
-    """Maximum of a row ignoring NaN, block by block (see :func:`block_max`)."""
+    """Maximum of a row, block by block, with the NaN rule of :func:`block_max`."""
     m = x.dtype.type(-math.inf)
     for start in range(0, x.size, BLOCK):
         b = block_max(x[start : start + BLOCK])
-        m = b if b > m else m
+        m = b if (b > m or b != b) else m  # a NaN block maximum stays NaN
     return m
 
 

@@ -50,7 +50,7 @@ def split_max(x):
         partial[b] = block_max(x[b * BLOCK : (b + 1) * BLOCK])
     m = x.dtype.type(-math.inf)
     for b in range(nb):
-        m = partial[b] if partial[b] > m else m
+        m = partial[b] if (partial[b] > m or partial[b] != partial[b]) else m
     return m
 
 
