@@ -105,8 +105,9 @@ def _run_accurate(function: str, x: np.ndarray, out: np.ndarray, c: tuple[float,
     rows, n = x.shape
     threads = numba.get_num_threads()
     if threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS:
+        chunks = (threads,) if function == "softmax" else ()  # one scratch per thread
         with _parallel_launch():
-            parallel(x, out, *c)
+            parallel(x, out, *c, *chunks)
     else:
         serial(x, out, *c)
 

@@ -209,6 +209,13 @@ def test_threads_give_the_serial_bits(dtype):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("scale", [3.0, 30.0])
+def test_long_float32_rows_recompute_their_terms(scale):
+    """float32 softmax rows longer than ``_KEEP32`` recompute their terms in the output pass
+    instead of keeping them in a row of scratch: still within 1 ULP."""
+    _check(_family("spread", 2, accurate._KEEP32 + 3, np.float32, scale=scale), functions=["softmax"])
+
+
 # ---------------------------------------------------------------------------
 # the double-double pieces against mpmath
 # ---------------------------------------------------------------------------

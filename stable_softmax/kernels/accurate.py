@@ -5,8 +5,16 @@ dtype of ``x``, a value within 1 ULP (ordinal distance) of the correctly
 rounded result, and the correctly rounded result itself for all but a tiny
 fraction of elements. They keep the structure of the other kernels (a maximum
 pass, a pass of exponentials and sums over blocks of ``BLOCK`` elements
-combined in block order, an output pass) and vectorize; they cost about 2 to
-3.5 times ``shifted`` (README, Speed).
+combined in block order, an output pass) and vectorize; softmax costs about
+2.1 to 3.3 times ``shifted`` at the bench shapes, at one thread or two (README, Speed).
+
+Scratch: a softmax row keeps its terms (float64) for the output pass in a
+scratch of the row's length, allocated once per call and thread, not per row;
+float32 rows longer than ``_KEEP32`` keep nothing and recompute their terms
+(the same bits) in the output pass, cheaper than a trip of the scratch
+through memory. The float64 exponential :func:`exp_dd` is the cost that
+remains: about 115 vector instructions per 8 terms on AVX-512 (``exp64``,
+which float32 rows use, about 30).
 
 The scale
 ---------
@@ -65,7 +73,8 @@ float64 rows: double-double
   (truncation 2^-71) evaluated in double (its term is below 2^-13, so its
   rounding errors stay near 2^-65), ``r_lo`` entering as ``r_lo (1 + r_hi)``;
   times ``2^(j/4)``, a double-double selected branch-free among 4 constants,
-  times ``2^q`` by exponent bits in two normal factors. Relative error below
+  times ``2^q`` rounded once (``llvm.ldexp``: ``vscalefpd`` on AVX-512, else
+  two normal factors from exponent bits, the first product exact). Relative error below
   2^-63 (measured: 2^-63.8 on 45,000 arguments in [-745, 709]; checked
   against mpmath in the tests). Below about exp(-700) the low part nears the
   subnormal range and the pair is accurate to 2^-1075 absolute; results
@@ -117,7 +126,7 @@ from numba.extending import intrinsic, overload
 from ._blocks import BLOCK, block_sum, row_max
 from ._options import kernel
 from ._reduce import fill, nan_max
-from .exp import _pow2_from_shifted, exp64
+from .exp import _mul_pow2, _shifted_int, exp64
 from .log_softmax import _log_softmax_special
 
 __all__ = [
@@ -132,8 +141,6 @@ __all__ = [
     "logsumexp_accurate_rows",
     "logsumexp_accurate_rows_parallel",
 ]
-
-_SUM = {"reassoc"}
 
 #: The small scalar pieces below are inlined into their callers at the Numba IR
 #: level: LLVM's own inliner leaves a function as long as :func:`exp_dd_scaled`
@@ -231,21 +238,20 @@ def exp_dd_scaled(th, tl, qshift, xmin):
     poly = fma(fma(fma(fma(fma(fma(fma(fma(_P11, rh, _P10), rh, _P9), rh, _P8), rh, _P7), rh, _P6), rh, _P5), rh, _P4), rh, _P3)
     lo = se + (he + (fma(rl, rh, rl) + fma(0.5, p2e, (p2 * rh) * poly)))
     # kf = 4 q + j: times 2^(j/4), selected branch-free
-    q = (((kf - 1.5) * 0.25) + _SHIFT) - _SHIFT
+    qs = ((kf - 1.5) * 0.25) + _SHIFT  # q + _SHIFT, q = floor(kf / 4)
+    q = qs - _SHIFT
     j = kf - 4.0 * q
     b1, b2, b3 = j >= 1.0, j >= 2.0, j >= 3.0
     ch = _T3H if b3 else (_T2H if b2 else (_T1H if b1 else 1.0))
     cl = _T3L if b3 else (_T2L if b2 else (_T1L if b1 else 0.0))
     yh, yl = two_prod(s, ch)
     yh, yl = fast_two_sum(yh, yl + (s * cl + lo * ch))
-    # 2^(q + qshift) as two normal factors; the second product rounds once
-    q = q + qshift
-    t1 = q * 0.5 + _SHIFT
-    t2 = (q - (t1 - _SHIFT)) + _SHIFT
-    f1 = _pow2_from_shifted(t1, _SHIFT)
-    f2 = _pow2_from_shifted(t2, _SHIFT)
-    yh = (yh * f1) * f2
-    yl = (yl * f1) * f2
+    # times 2^(q + qshift), rounded once (vscalefpd on AVX-512, else two normal factors);
+    # q + qshift in [-1140, 1024] (the rescue frame reaches below _mul_pow2's usual
+    # -1076): k >> 1 and k - (k >> 1) still give normal factors, yh times the first exact
+    k = _shifted_int(qs + qshift, _SHIFT)
+    yh = _mul_pow2(yh, k)
+    yl = _mul_pow2(yl, k)
     nan = th != th
     return (th if nan else yh), (0.0 if nan else yl)
 
@@ -371,18 +377,6 @@ def _divide_block64(out, el, sh, sl, inv):
 
 
 @kernel
-def _exp_divide_block64(x, out, m, c_hi, c_lo, sh, sl, inv):
-    """:func:`_divide_block64` of the terms recomputed from ``x`` (rows longer than a block:
-    no row-sized scratch; the same bits as storing them)."""
-    for i in range(x.size):
-        th, tl = shifted_dd(x[i], m, c_hi, c_lo)
-        h, lo = exp_dd(th, tl)
-        q = h * inv
-        rem = fma(-q, sh, h)
-        out[i] = q + ((rem + lo) - q * sl) * inv
-
-
-@kernel
 def _log_softmax_block64(x, out, m, c_hi, c_lo, lh, ll):
     """``out[i] = c (x[i] - m) - (lh + ll)`` rounded once from a double-double."""
     for i in range(x.size):
@@ -432,40 +426,23 @@ def log_dd(k, r_hi, r_lo):
 # ---------------------------------------------------------------------------
 
 
-@kernel(fastmath={"contract"})
-def _exp_block32(x, m, c_hi, e):
-    """``e[i] = exp(c (x[i] - m))`` in float64 for a float32 block."""
-    mm = np.float64(m)
-    for i in range(x.size):
-        e[i] = exp64(c_hi * (np.float64(x[i]) - mm))
-
-
-@kernel(fastmath=_SUM)
-def _rest_sum32(e):
-    """Sum of the terms that are not exactly 1, and their count (``reassoc``: vector lanes).
+@kernel(fastmath={"reassoc", "contract"})
+def _exp_rest_sum32(x, m, c_hi, e, keep):
+    """Terms ``exp(c (x[i] - m))`` of a float32 block in float64 (stored in ``e`` if ``keep``),
+    the sum of those that are not exactly 1 and their count (``reassoc``: vector lanes).
 
     A term is exactly 1 for a maximum and for ``|t| < 2^-53``, whose exact
     value differs from 1 by less than the float64 rounding: counting it as a
-    maximum changes ``S`` by less than 2^-53 relative.
+    maximum changes ``S`` by less than 2^-53 relative. ``keep`` is the same for
+    the whole loop, which LLVM unswitches into two vectorized loops.
     """
-    total = 0.0
-    ties = 0
-    for i in range(e.size):
-        v = e[i]
-        tie = v == 1.0
-        ties += 1 if tie else 0
-        total += 0.0 if tie else v
-    return total, ties
-
-
-@kernel(fastmath={"reassoc", "contract"})
-def _exp_rest_sum32(x, m, c_hi):
-    """:func:`_rest_sum32` of the terms of a float32 block without storing them."""
     mm = np.float64(m)
     total = 0.0
     ties = 0
     for i in range(x.size):
         v = exp64(c_hi * (np.float64(x[i]) - mm))
+        if keep:
+            e[i] = v
         tie = v == 1.0
         ties += 1 if tie else 0
         total += 0.0 if tie else v
@@ -477,14 +454,9 @@ def _row_rest32(x, m, c_hi, e):
     """``(R, k)`` of a float32 row in float64, the terms kept in ``e`` (``e.size == 0``: not kept)."""
     rest = 0.0
     ties = 0
+    keep = e.size > 0
     for start in range(0, x.size, BLOCK):
-        xb = x[start : start + BLOCK]
-        if e.size:
-            eb = e[start : start + BLOCK]
-            _exp_block32(xb, m, c_hi, eb)
-            s, k = _rest_sum32(eb)
-        else:
-            s, k = _exp_rest_sum32(xb, m, c_hi)
+        s, k = _exp_rest_sum32(x[start : start + BLOCK], m, c_hi, e[start : start + BLOCK], keep)
         rest += s
         ties += k
     return rest, ties
@@ -499,7 +471,7 @@ def _divide_block32(e, out, inv):
 
 @kernel(fastmath={"contract"})
 def _exp_divide_block32(x, out, m, c_hi, inv):
-    """:func:`_exp_block32` then :func:`_divide_block32` without storing the terms."""
+    """The terms of :func:`_exp_rest_sum32` times ``inv``, rounded to float32 (no stored terms)."""
     mm = np.float64(m)
     for i in range(x.size):
         out[i] = np.float32(exp64(c_hi * (np.float64(x[i]) - mm)) * inv)
@@ -522,45 +494,52 @@ def _log_k_rest32(k, rest):
 # ---------------------------------------------------------------------------
 
 
+#: float32 softmax rows up to this length keep their float64 terms in the scratch
+#: (it stays in the L2 cache); longer rows recompute them in the output pass,
+#: which then costs less than a trip of the scratch through memory. float64 rows
+#: always keep theirs: :func:`exp_dd` costs more than that trip.
+_KEEP32 = 1 << 17
+
+
 @kernel
-def _softmax64(x, out, c_hi, c_lo, scratch):
-    """``scratch``: at least ``min(n, BLOCK)`` float64. A row of one block keeps its terms
-    (high parts in ``out``, low parts in ``scratch``); a longer row recomputes them in
-    the output pass, which costs less than writing and reading back a row-sized scratch."""
+def _scratch_size(x):
+    """Float64 elements of scratch a softmax row of ``x`` needs (:func:`_softmax_impl`)."""
+    n = x.shape[-1]
+    return n if (x.itemsize == 8 or n <= _KEEP32) else 0
+
+
+@kernel
+def _softmax64(x, out, c_hi, c_lo, lo):
+    """``lo``: at least ``n`` float64, the low parts of the terms (high parts in ``out``)."""
     m = row_max(x)
     if not math.isfinite(m):
         fill(out, math.nan)
         return
     n = x.size
-    one_block = n <= BLOCK
-    if one_block:
-        r_hi, r_lo, ties = _row_rest64(x, m, c_hi, c_lo, out, scratch, True, 1.0, _SIGMA, 0.0, _XMIN)
-    else:
-        hb = np.empty(BLOCK)
-        r_hi, r_lo, ties = _row_rest64(x, m, c_hi, c_lo, hb, scratch, False, 1.0, _SIGMA, 0.0, _XMIN)
+    lo = lo[:n]
+    r_hi, r_lo, ties = _row_rest64(x, m, c_hi, c_lo, out, lo, True, 1.0, _SIGMA, 0.0, _XMIN)
     sh, sl = two_sum(np.float64(ties), r_hi)
     sh, sl = fast_two_sum(sh, sl + r_lo)
     inv = 1.0 / sh
-    if one_block:
-        _divide_block64(out, scratch[:n], sh, sl, inv)
-    else:
-        for start in range(0, n, BLOCK):
-            _exp_divide_block64(x[start : start + BLOCK], out[start : start + BLOCK], m, c_hi, c_lo, sh, sl, inv)
+    for start in range(0, n, BLOCK):
+        _divide_block64(out[start : start + BLOCK], lo[start : start + BLOCK], sh, sl, inv)
 
 
 @kernel
 def _softmax32(x, out, c_hi, c_lo, scratch):
-    """``scratch`` as in :func:`_softmax64`: a row of one block keeps its terms there, a
-    longer row recomputes them in the output pass."""
+    """``scratch``: :func:`_scratch_size` float64, the terms (rows up to ``_KEEP32``) or
+    nothing (longer rows: the output pass recomputes them, with the same bits)."""
     m = row_max(x)
     if not math.isfinite(m):
         fill(out, math.nan)
         return
     n = x.size
-    if n <= BLOCK:
+    if n <= _KEEP32:
         e = scratch[:n]
         rest, ties = _row_rest32(x, m, c_hi, e)
-        _divide_block32(e, out, 1.0 / (ties + rest))
+        inv = 1.0 / (ties + rest)
+        for start in range(0, n, BLOCK):
+            _divide_block32(e[start : start + BLOCK], out[start : start + BLOCK], inv)
         return
     rest, ties = _row_rest32(x, m, c_hi, scratch[:0])
     inv = 1.0 / (ties + rest)
@@ -680,10 +659,10 @@ def softmax_accurate_row(x, out, c, c_lo=0.0):
 
     ``c + c_lo`` is the scale as a double-double (``c_lo`` defaults to 0: ``c``
     taken as exact); both are used in float64 for float32 rows too. Allocates a
-    float64 scratch of at most ``BLOCK`` elements; the module docstring has
+    float64 scratch of up to a row (see ``_KEEP32``); the module docstring has
     the method and its error analysis. ``out`` may be ``x``.
     """
-    _softmax_impl(x, out, np.float64(c), np.float64(c_lo), np.empty(min(x.size, BLOCK)))
+    _softmax_impl(x, out, np.float64(c), np.float64(c_lo), np.empty(_scratch_size(x)))
 
 
 @kernel
@@ -711,17 +690,22 @@ def logsumexp_accurate_row(x, c, c_lo=0.0):
 
 @kernel
 def softmax_accurate_rows(x, out, c_hi, c_lo):
-    """Every row of a ``(rows, n)`` array on the calling thread; one block of scratch for all."""
-    scratch = np.empty(min(x.shape[1], BLOCK))
+    """Every row of a ``(rows, n)`` array on the calling thread; one scratch for all."""
+    scratch = np.empty(_scratch_size(x))
     for r in range(x.shape[0]):
         _softmax_impl(x[r], out[r], c_hi, c_lo, scratch)
 
 
 @kernel(parallel=True)
-def softmax_accurate_rows_parallel(x, out, c_hi, c_lo):
-    """Rows spread over threads (a block of scratch per row; same bits as serial)."""
-    for r in prange(x.shape[0]):
-        _softmax_impl(x[r], out[r], c_hi, c_lo, np.empty(min(x.shape[1], BLOCK)))
+def softmax_accurate_rows_parallel(x, out, c_hi, c_lo, chunks):
+    """Rows in ``chunks`` contiguous chunks (one per thread), one scratch per chunk
+    (same bits as serial; a scratch per row would be allocated and faulted in once per row)."""
+    rows = x.shape[0]
+    chunks = max(1, min(chunks, rows))
+    for t in prange(chunks):
+        scratch = np.empty(_scratch_size(x))
+        for r in range(t * rows // chunks, (t + 1) * rows // chunks):
+            _softmax_impl(x[r], out[r], c_hi, c_lo, scratch)
 
 
 @kernel
@@ -748,7 +732,8 @@ def logsumexp_accurate_rows_parallel(x, out, c_hi, c_lo):
         out[r] = _logsumexp_impl(x[r], c_hi, c_lo)
 
 
-#: ``function -> (serial driver, parallel driver)``, both ``(x, out, c_hi, c_lo)``.
+#: ``function -> (serial driver, parallel driver)``, both ``(x, out, c_hi, c_lo)``;
+#: the softmax parallel driver also takes the number of threads (row chunks).
 ACCURATE_DRIVERS = {
     "softmax": (softmax_accurate_rows, softmax_accurate_rows_parallel),
     "log_softmax": (log_softmax_accurate_rows, log_softmax_accurate_rows_parallel),
