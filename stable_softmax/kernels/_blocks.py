@@ -96,6 +96,8 @@ def block_max(x):
 @kernel
 def row_max(x):
     """Maximum of a row, block by block, with the NaN rule of :func:`block_max`."""
+    if x.size <= BLOCK:
+        return block_max(x)  # one block: no slicing (short rows are called often)
     m = x.dtype.type(-math.inf)
     for start in range(0, x.size, BLOCK):
         b = block_max(x[start : start + BLOCK])

@@ -26,6 +26,8 @@ def n_blocks(n):
 @kernel
 def row_exp_store_sum(x, out, c, m):
     """``out = exp(c (x - m))`` block by block; the sum of the block sums."""
+    if x.size <= BLOCK:
+        return exp_store_sum(x, out, c, m)  # one block: the same sum, no slicing
     total = x.dtype.type(0.0)
     for start in range(0, x.size, BLOCK):
         total += exp_store_sum(x[start : start + BLOCK], out[start : start + BLOCK], c, m)
@@ -35,6 +37,8 @@ def row_exp_store_sum(x, out, c, m):
 @kernel
 def row_exp_sum(x, c, m):
     """Sum of ``exp(c (x - m))``, block sums added in block order."""
+    if x.size <= BLOCK:
+        return exp_sum(x, c, m)  # one block: the same sum, no slicing
     total = x.dtype.type(0.0)
     for start in range(0, x.size, BLOCK):
         total += exp_sum(x[start : start + BLOCK], c, m)
