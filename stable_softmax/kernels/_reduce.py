@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ._options import kernel
 
 
@@ -29,3 +31,20 @@ def fill(out, value):
     v = out.dtype.type(value)
     for i in range(out.size):
         out[i] = v
+
+
+@kernel
+def log_softmax_special(x, out):
+    """log_softmax of a row whose maximum is not finite (the special-value table).
+
+    ``+inf`` present (and no NaN): NaN at each ``+inf``, ``-inf`` elsewhere;
+    otherwise (a NaN, all ``-inf``, empty): all NaN.
+    """
+    m = nan_max(x)
+    if m == math.inf:
+        nan = x.dtype.type(math.nan)
+        ninf = x.dtype.type(-math.inf)
+        for i in range(x.size):
+            out[i] = nan if x[i] == m else ninf
+    else:
+        fill(out, math.nan)

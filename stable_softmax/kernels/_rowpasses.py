@@ -16,11 +16,26 @@ from numba import prange
 
 from ._blocks import BLOCK, block_max, divide, exp_store_sum, exp_sum, shifted_minus
 from ._options import kernel
+from .exp import fast_exp
 
 
 @kernel
 def n_blocks(n):
     return (n + BLOCK - 1) // BLOCK
+
+
+@kernel
+def online_merge(big_m, total, bm, bs, c):
+    """Merge a block into the running ``(M, S)`` of the online softmax: the (max, sum) rule.
+
+    ``bm`` is the block's maximum and ``bs = sum exp(c (x - bm))`` over the
+    block; ``S`` is relative to ``M``. The smaller of the two maxima has its sum
+    rescaled by ``exp(c (smaller - larger)) <= 1``, so nothing overflows
+    (Milakov & Gimelshein 2018). Returns the new ``(M, S)``.
+    """
+    if bm > big_m:
+        return bm, total * fast_exp(c * (big_m - bm)) + bs
+    return big_m, total + bs * fast_exp(c * (bm - big_m))
 
 
 @kernel

@@ -120,14 +120,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import prange, types
 from numba.extending import intrinsic, overload
 
 from ._blocks import BLOCK, block_sum, row_max
 from ._options import kernel
-from ._reduce import fill, nan_max
+from ._reduce import fill, log_softmax_special, nan_max
+from .exp import _fma as fma
 from .exp import _mul_pow2, _shifted_int, exp64
-from .log_softmax import _log_softmax_special
 
 __all__ = [
     "exp_dd",
@@ -144,25 +144,12 @@ __all__ = [
 
 #: The small scalar pieces below are inlined into their callers at the Numba IR
 #: level: LLVM's own inliner leaves a function as long as :func:`exp_dd_scaled`
-#: out-of-line, and a call in a loop prevents its vectorization. (Options as in
-#: :mod:`._options`; an inlined function is compiled, and cached, with its caller.)
-_inline = njit(inline="always", nogil=True, error_model="numpy")
+#: out-of-line, and a call in a loop prevents its vectorization.
+_inline = kernel(inline=True)
 
 # ---------------------------------------------------------------------------
 # error-free transformations
 # ---------------------------------------------------------------------------
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """``a * b + c`` rounded once (``llvm.fma``; vectorizes, exact products by FMA)."""
-    if not (a == b == c and a in (types.float32, types.float64)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
 
 
 @_inline
@@ -557,7 +544,7 @@ def _log_sum64(x, m, c_hi, c_lo):
 def _log_softmax64(x, out, c_hi, c_lo):
     m = row_max(x)
     if not math.isfinite(m):
-        _log_softmax_special(x, out)
+        log_softmax_special(x, out)
         return
     lh, ll = _log_sum64(x, m, c_hi, c_lo)
     for start in range(0, x.size, BLOCK):
@@ -568,7 +555,7 @@ def _log_softmax64(x, out, c_hi, c_lo):
 def _log_softmax32(x, out, c_hi, c_lo):
     m = row_max(x)
     if not math.isfinite(m):
-        _log_softmax_special(x, out)
+        log_softmax_special(x, out)
         return
     rest, ties = _row_rest32(x, m, c_hi, np.empty(0))
     lse = _log_k_rest32(np.float64(ties), rest)

@@ -20,22 +20,9 @@ from numba import prange
 
 from ._blocks import BLOCK, block_max, exp_sum, exp_sum_unscaled, has_nan, row_max, scaled_minus, shifted_minus
 from ._options import kernel
-from ._reduce import fill, nan_max
-from ._rowpasses import n_blocks, row_exp_sum, split_exp_sum, split_max, split_shifted_minus
-from .exp import fast_exp
-
-
-@kernel
-def _log_softmax_special(x, out):
-    """Result for a row whose NaN-ignoring maximum is not finite."""
-    m = nan_max(x)
-    if m == math.inf:
-        nan = x.dtype.type(math.nan)
-        ninf = x.dtype.type(-math.inf)
-        for i in range(x.size):
-            out[i] = nan if x[i] == m else ninf
-    else:
-        fill(out, math.nan)
+from ._reduce import log_softmax_special
+from ._rowpasses import n_blocks, online_merge, row_exp_sum, split_exp_sum, split_max, split_shifted_minus
+from .accurate import log_softmax_accurate_row
 
 
 @kernel
@@ -60,7 +47,7 @@ def log_softmax_shifted_row(x, out, c):
     """
     m = row_max(x)
     if not math.isfinite(m):
-        _log_softmax_special(x, out)
+        log_softmax_special(x, out)
         return
     c = x.dtype.type(c)
     shifted_minus(x, out, c, m, math.log(row_exp_sum(x, c, m)))
@@ -76,7 +63,7 @@ def log_softmax_lse_row(x, out, c):
     """
     m = row_max(x)
     if not math.isfinite(m):
-        _log_softmax_special(x, out)
+        log_softmax_special(x, out)
         return
     c = x.dtype.type(c)
     scaled_minus(x, out, c, c * m + math.log(row_exp_sum(x, c, m)))
@@ -87,7 +74,7 @@ def log_softmax_online_row(x, out, c):
     r"""``c (x_j - M) - ln S`` with ``(M, S)`` from one blocked online pass.
 
     The maximum and the normaliser come from one read of ``x`` (Milakov &
-    Gimelshein 2018; the merge rule is in :func:`.softmax.softmax_online_row`),
+    Gimelshein 2018; the merge rule is :func:`._rowpasses.online_merge`),
     the outputs from a second. Rows of one block are the shifted method.
     """
     nb = n_blocks(x.size)
@@ -106,13 +93,9 @@ def log_softmax_online_row(x, out, c):
                 total = x.dtype.type(math.nan)
             continue
         bs = exp_sum(xb, c, bm)
-        if bm > big_m:
-            total = total * fast_exp(c * (big_m - bm)) + bs
-            big_m = bm
-        else:
-            total += bs * fast_exp(c * (bm - big_m))
+        big_m, total = online_merge(big_m, total, bm, bs, c)
     if not math.isfinite(big_m):
-        _log_softmax_special(x, out)
+        log_softmax_special(x, out)
         return
     shifted_minus(x, out, c, big_m, math.log(total))
 
@@ -122,14 +105,11 @@ def log_softmax_shifted_split(x, out, c):
     """:func:`log_softmax_shifted_row` for one long row, blocks spread over threads (same bits)."""
     m = split_max(x)
     if not math.isfinite(m):
-        _log_softmax_special(x, out)
+        log_softmax_special(x, out)
         return
     c = x.dtype.type(c)
     split_shifted_minus(x, out, c, m, math.log(split_exp_sum(x, c, m)))
 
-
-# Imported here, not at the top: accurate.py uses _log_softmax_special above.
-from .accurate import log_softmax_accurate_row  # noqa: E402
 
 #: Method names in the order of the ids the parallel driver takes.
 LOG_SOFTMAX_METHODS = ("naive", "shifted", "lse", "online", "accurate")

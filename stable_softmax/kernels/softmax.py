@@ -37,7 +37,7 @@ from ._blocks import (
 )
 from ._options import kernel
 from ._reduce import fill
-from ._rowpasses import n_blocks, row_exp_store_sum, row_exp_sum, split_divide, split_exp_store_sum, split_max
+from ._rowpasses import n_blocks, online_merge, row_exp_store_sum, row_exp_sum, split_divide, split_exp_store_sum, split_max
 from .accurate import softmax_accurate_row
 from .exp import fast_exp
 
@@ -101,9 +101,9 @@ def softmax_online_row(x, out, c):
     Milakov & Gimelshein (2018), "Online normalizer calculation for softmax",
     by blocks: each block's maximum ``b`` and sum ``s_b = sum exp(c (x - b))``
     come from one read of the block (the second read hits the cache), and the
-    running pair ``(M, S)`` is merged with the rule
-    ``S <- S exp(c (M - b)) + s_b`` when ``b > M``, ``S <- S + s_b exp(c (b - M))``
-    otherwise. The stored terms are finally scaled by ``exp(c (b - M)) / S``
+    running pair ``(M, S)`` is merged with :func:`._rowpasses.online_merge`
+    (``S <- S exp(c (M - b)) + s_b`` when ``b > M``, ``S <- S + s_b exp(c (b - M))``
+    otherwise). The stored terms are finally scaled by ``exp(c (b - M)) / S``
     (a division by ``S`` for the blocks holding the maximum, as in
     :func:`softmax_shifted_row`). The extra roundings of the merge factors add
     about 2 ULPs to the shifted bound. Rows of one block are the shifted method.
@@ -129,11 +129,7 @@ def softmax_online_row(x, out, c):
                 total = x.dtype.type(math.nan)
             continue
         bs = exp_store_sum(xb, ob, c, bm)
-        if bm > big_m:
-            total = total * fast_exp(c * (big_m - bm)) + bs
-            big_m = bm
-        else:
-            total += bs * fast_exp(c * (bm - big_m))
+        big_m, total = online_merge(big_m, total, bm, bs, c)
     if not math.isfinite(big_m):
         fill(out, math.nan)
         return
