@@ -146,8 +146,19 @@ def _to_rows(values: np.ndarray, axes: tuple[int, ...]):
     return rows, perm, lead, moved.shape
 
 
+def cached_row(parts: dict, data: bytes, dtype: np.dtype, count: int, compute) -> np.ndarray:
+    """``count`` values of ``dtype`` for the cache key of ``parts`` and ``data``: from the
+    on-disk cache, or from ``compute()``, stored before they are returned."""
+    key = _cache.make_key(parts, data)
+    hit = _cache.load(key, dtype, count)
+    if hit is not None:
+        return hit
+    result = np.asarray(compute(), dtype=dtype).reshape(count)
+    _cache.store(key, result)
+    return result
+
+
 def _compute_row(kind: str, row: np.ndarray, scale, scale_key, fmt) -> np.ndarray:
-    count = 1 if kind == "logsumexp" else row.size
     parts = {
         "function": kind,
         "input_dtype": row.dtype.str,
@@ -155,14 +166,13 @@ def _compute_row(kind: str, row: np.ndarray, scale, scale_key, fmt) -> np.ndarra
         "beta_base": scale_key,
         "target": fmt.dtype.str,
     }
-    key = _cache.make_key(parts, row.astype(row.dtype.newbyteorder("<")).tobytes())
-    hit = _cache.load(key, fmt.dtype, count)
-    if hit is not None:
-        return hit
-    result = _exact.evaluate_row(kind, row, scale, fmt)
-    result = np.asarray(result, dtype=fmt.dtype).reshape(count)
-    _cache.store(key, result)
-    return result
+    return cached_row(
+        parts,
+        row.astype(row.dtype.newbyteorder("<")).tobytes(),
+        fmt.dtype,
+        1 if kind == "logsumexp" else row.size,
+        lambda: _exact.evaluate_row(kind, row, scale, fmt),
+    )
 
 
 def _run(kind, x, axis, beta, base, dtype, keepdims=False):

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from mpmath import libmp
 
-from . import _api, _cache
+from . import _api
 from ._exact import _UNDERFLOW_CUT, _lg, _mx, _Row, _ziv
 from ._rounding import round_within
 
@@ -71,13 +71,7 @@ def _cached(function: str, row: np.ndarray, target, scale_key, fmt, count: int, 
     }
     data = row.astype(row.dtype.newbyteorder("<")).tobytes()
     data += np.asarray(target, dtype="<f8").tobytes()
-    key = _cache.make_key(parts, data)
-    hit = _cache.load(key, fmt.dtype, count)
-    if hit is not None:
-        return hit
-    result = np.asarray(compute(), dtype=fmt.dtype).reshape(count)
-    _cache.store(key, result)
-    return result
+    return _api.cached_row(parts, data, fmt.dtype, count, compute)
 
 
 def cross_entropy(

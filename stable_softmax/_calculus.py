@@ -41,6 +41,16 @@ def _pair(first, second, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray
     return a.astype(dtype, copy=False), b.astype(dtype, copy=False)
 
 
+def _cross_entropy_inputs(logits, labels, axis, beta, base):
+    """Validated logits, scale ``c``, ``(rows, n)`` layout and labels of the cross-entropy functions."""
+    arr = as_float_array(logits, "logits")
+    ax = class_axis(axis, arr.ndim, "logits")
+    c = scale_factor(beta, base, arr.dtype)
+    layout = Rows.of(arr.shape, (ax,))
+    kind, target = cross_entropy_labels(labels, arr.shape, ax, arr.dtype, layout)
+    return arr, c, layout, kind, target
+
+
 def hardmax(x: ArrayLike, axis: Axis = -1) -> np.ndarray:
     r"""The limit of softmax as ``beta -> inf``: ``1/k`` on each of ``k`` tied maxima.
 
@@ -128,12 +138,8 @@ def cross_entropy(
     ``-inf`` logit) and sum the terms of a slice by compensated summation in
     the dtype.
     """
-    arr = as_float_array(logits, "logits")
-    ax = class_axis(axis, arr.ndim, "logits")
     reduction = check_reduction(reduction)
-    c = scale_factor(beta, base, arr.dtype)
-    layout = Rows.of(arr.shape, (ax,))
-    kind, target = cross_entropy_labels(labels, arr.shape, ax, arr.dtype, layout)
+    arr, c, layout, kind, target = _cross_entropy_inputs(logits, labels, axis, beta, base)
     result = np.empty(layout.rows, dtype=arr.dtype)
     kernel = k.cross_entropy if kind == "hard" else k.cross_entropy_soft
     kernel(layout.rows_of(arr), target, result, c)
@@ -185,11 +191,7 @@ def cross_entropy_grad(
     A label at a ``-inf`` logit gives ``-c`` there: finite, although the
     cross-entropy is ``+inf``.
     """
-    arr = as_float_array(logits, "logits")
-    ax = class_axis(axis, arr.ndim, "logits")
-    c = scale_factor(beta, base, arr.dtype)
-    layout = Rows.of(arr.shape, (ax,))
-    kind, target = cross_entropy_labels(labels, arr.shape, ax, arr.dtype, layout)
+    arr, c, layout, kind, target = _cross_entropy_inputs(logits, labels, axis, beta, base)
     flat = np.empty((layout.rows, layout.n), dtype=arr.dtype)
     kernel = k.cross_entropy_grad if kind == "hard" else k.cross_entropy_soft_grad
     kernel(layout.rows_of(arr), target, flat, c)
