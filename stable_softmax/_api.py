@@ -56,6 +56,12 @@ def _parallel_launch():
         _layer_threadsafe = numba.threading_layer() != "workqueue"
 
 
+def _rows_on_threads(rows: int, n: int) -> bool:
+    """Whether to spread the rows over threads: enough rows for each, enough work to pay."""
+    threads = numba.get_num_threads()
+    return threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS
+
+
 def _run(function: str, method: str, x: np.ndarray, out: np.ndarray, c) -> None:
     """Run ``function`` on the rows of ``x`` into ``out``, on one thread or several.
 
@@ -68,11 +74,10 @@ def _run(function: str, method: str, x: np.ndarray, out: np.ndarray, c) -> None:
     drivers = DRIVERS[function]
     method_id = drivers["methods"].index(method)
     rows, n = x.shape
-    threads = numba.get_num_threads()
-    if threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS:
+    if _rows_on_threads(rows, n):
         with _parallel_launch():
             drivers["rows_parallel"](x, out, c, method_id)
-    elif threads > 1 and n >= SPLIT_MIN_ELEMENTS and method in drivers["split"]:
+    elif numba.get_num_threads() > 1 and n >= SPLIT_MIN_ELEMENTS and method in drivers["split"]:
         split = drivers["split"][method]
         with _parallel_launch():
             for r in range(rows):
@@ -103,9 +108,8 @@ def _run_accurate(function: str, x: np.ndarray, out: np.ndarray, c: tuple[float,
     """Rows on one thread or, for enough rows, spread over threads (same bits either way)."""
     serial, parallel = ACCURATE_DRIVERS[function]
     rows, n = x.shape
-    threads = numba.get_num_threads()
-    if threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS:
-        chunks = (threads,) if function == "softmax" else ()  # one scratch per thread
+    if _rows_on_threads(rows, n):
+        chunks = (numba.get_num_threads(),) if function == "softmax" else ()  # one scratch per thread
         with _parallel_launch():
             parallel(x, out, *c, *chunks)
     else:
