@@ -13,7 +13,10 @@ jitted function, including ``@njit(parallel=True)`` ones with ``prange``.
 
 ``beta`` is the scale ``c`` applied to the logits (for base ``a``, pass
 ``beta * log(a)``); it is cast to the dtype of ``x``, so float32 stays
-float32. Rows must be C-contiguous for the loops to vectorize (any layout
+float32. The public functions require ``beta > 0``; here the ``naive``,
+``shifted`` and ``lse`` kernels also accept ``c <= 0`` (a softmin, which
+overflows where ``|c| (max - min)`` does), while the ``online`` merge rule
+assumes ``c > 0`` and gives NaN otherwise. Rows must be C-contiguous for the loops to vectorize (any layout
 works). ``out`` must have the dtype of ``x`` and may be ``x`` itself.
 Nothing is validated here: the public functions in :mod:`stable_softmax`
 do that.

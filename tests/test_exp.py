@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from numba import njit, prange
 
-from stable_softmax.kernels.exp import exp32, exp64, exp_array, fast_exp, scaling_method
+from stable_softmax.kernels.exp import exp32, exp64, exp_array, fast_exp, fast_exp_nonpositive, scaling_method
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "check_exp.py"
 _spec = importlib.util.spec_from_file_location("check_exp", _SCRIPT)
@@ -230,3 +230,28 @@ def test_portable_scaling_path_gives_the_same_bits(tmp_path):
 
 def test_scaling_method_is_named():
     assert scaling_method() in ("llvm.ldexp -> vscalef (AVX-512)", "two exponent-bit factors (portable)")
+
+
+@njit
+def _exp_nonpositive_array(x, out):
+    for i in range(x.size):
+        out[i] = fast_exp_nonpositive(x[i])
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_nonpositive_variant_is_exp_without_the_clamp(dtype):
+    """For x <= 0 (and NaN, -inf) the unclamped kernel is within 1 ULP of RN(exp)
+    and gives the bits of the clamped one, which the softmax kernels rely on."""
+    rng = np.random.default_rng(7)
+    if dtype == F32:  # every 2^10-th nonpositive float32, -0 to -inf
+        x = check_exp.from_ordinal(np.arange(check_exp.to_ordinal([-np.inf], F32)[0], 1, 1 << 10), F32)
+    else:
+        x = np.concatenate([-rng.exponential(50.0, 100_000), -rng.uniform(700, 750, 10_000), -_hard64(rng) ** 2])
+    x = np.concatenate([x, np.array([0.0, -0.0, -np.inf, np.nan, -104.0, -746.0, -1e30], dtype)]).astype(dtype)
+    got = np.empty_like(x)
+    _exp_nonpositive_array(x, got)
+    np.testing.assert_array_equal(got.view(INT[dtype]), ours(x, dtype).view(INT[dtype]))
+    finite = ~np.isnan(x)
+    assert np.isnan(got[~finite]).all()
+    d = check_exp.ulp_distance(got[finite], correctly_rounded(x[finite], dtype), dtype)
+    assert d.max() <= 1

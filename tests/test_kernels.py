@@ -183,3 +183,21 @@ def test_special_values_in_long_rows(function, method, dtype, where):
     # NaN hidden in a block that is otherwise all -inf still poisons the row.
     x[6000] = np.nan
     assert np.all(np.isnan(f(x, method=method)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [100, 3 * 4096 + 5])
+def test_negative_scale_from_jit_code(dtype, n):
+    # The public functions require beta > 0; jit callers may pass c < 0 (a
+    # softmin). Then c (x - max) >= 0, and the kernels must take the exp with
+    # its overflow clamp, not the variant for nonpositive arguments.
+    import reference
+    from stable_softmax.accuracy.metrics import ulp_distance
+
+    x = np.random.default_rng(11).normal(0, 2, n).astype(dtype)
+    out = np.empty_like(x)
+    jit.softmax_shifted_row(x, out, -1.0)
+    want = reference.softmax(-x.astype(np.float64), dtype=dtype)
+    spread = float(x.max() - x.min())
+    # Blanchard, Higham & Higham (2021): relative error <= (n + 2 + 2 spread) u <= that many ULPs.
+    assert ulp_distance(out, want).max() <= n + 2 + 2 * spread

@@ -14,7 +14,8 @@ import math
 import numpy as np
 from numba import prange
 
-from ._blocks import BLOCK, block_max, divide, exp_store_sum, exp_sum, shifted_minus
+from ._blocks import BLOCK, block_max, exp_store_sum, exp_sum, shifted_minus
+from .division import divide_by_sum
 from ._options import kernel
 from .exp import fast_exp
 
@@ -38,15 +39,21 @@ def online_merge(big_m, total, bm, bs, c):
     return big_m, total + bs * fast_exp(c * (bm - big_m))
 
 
-@kernel
-def row_exp_store_sum(x, out, c, m):
-    """``out = exp(c (x - m))`` block by block; the sum of the block sums."""
+@kernel(inline=True)
+def row_exp_store_sum(x, out, c, m, nonpositive):
+    """``out = exp(c (x - m))`` block by block; the sum of the block sums and the smallest positive term.
+
+    ``nonpositive``: as in :func:`._blocks.exp_store_sum`.
+    """
     if x.size <= BLOCK:
-        return exp_store_sum(x, out, c, m)  # one block: the same sum, no slicing
+        return exp_store_sum(x, out, c, m, nonpositive)  # one block: the same sum, no slicing
     total = x.dtype.type(0.0)
+    smallest = x.dtype.type(math.inf)
     for start in range(0, x.size, BLOCK):
-        total += exp_store_sum(x[start : start + BLOCK], out[start : start + BLOCK], c, m)
-    return total
+        bs, bsmall = exp_store_sum(x[start : start + BLOCK], out[start : start + BLOCK], c, m, nonpositive)
+        total += bs
+        smallest = min(smallest, bsmall)
+    return total, smallest
 
 
 @kernel
@@ -78,12 +85,15 @@ def split_exp_store_sum(x, out, c, m):
     """:func:`row_exp_store_sum` with the blocks spread over threads."""
     nb = n_blocks(x.size)
     partial = np.empty(nb, dtype=x.dtype)
+    small = np.empty(nb, dtype=x.dtype)
     for b in prange(nb):
-        partial[b] = exp_store_sum(x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m)
+        partial[b], small[b] = exp_store_sum(
+            x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m, c > 0
+        )
     total = x.dtype.type(0.0)
     for b in range(nb):
         total += partial[b]
-    return total
+    return total, small.min()
 
 
 @kernel(parallel=True)
@@ -100,9 +110,9 @@ def split_exp_sum(x, c, m):
 
 
 @kernel(parallel=True)
-def split_divide(out, s):
+def split_divide_by_sum(out, s, smallest):
     for b in prange(n_blocks(out.size)):
-        divide(out[b * BLOCK : (b + 1) * BLOCK], s)
+        divide_by_sum(out[b * BLOCK : (b + 1) * BLOCK], s, smallest)
 
 
 @kernel(parallel=True)

@@ -98,6 +98,8 @@ float64 and integers -> :func:`exp64`) at compile time::
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -300,6 +302,17 @@ def exp32(x):
     return _exp_kernel(np.float32(x), _XMIN_32, _XMAX_32, _LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, _P_32)
 
 
+@kernel
+def exp32_nonpositive(x):
+    """:func:`exp32` for ``x <= 0`` or NaN: the same bits, without the overflow clamp.
+
+    With ``+inf`` as the upper bound LLVM folds ``min(v, +inf)`` away, one
+    vector instruction of ~23 fewer per 16 elements (about 10% of the loop,
+    measured). A positive ``x`` is outside the contract.
+    """
+    return _exp_kernel(np.float32(x), _XMIN_32, _f32(math.inf), _LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, _P_32)
+
+
 # ---------------------------------------------------------------------------
 # float64
 # ---------------------------------------------------------------------------
@@ -333,6 +346,12 @@ def exp64(x):
     return _exp_kernel(np.float64(x), _XMIN_64, _XMAX_64, _LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, _P_64)
 
 
+@kernel
+def exp64_nonpositive(x):
+    """:func:`exp64` for ``x <= 0`` or NaN, without the overflow clamp (see :func:`exp32_nonpositive`)."""
+    return _exp_kernel(np.float64(x), _XMIN_64, math.inf, _LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, _P_64)
+
+
 # ---------------------------------------------------------------------------
 # generic dispatch and array helper
 # ---------------------------------------------------------------------------
@@ -356,6 +375,26 @@ def _fast_exp_overload(x):
         return lambda x: exp32(x)
     if x == types.float64 or isinstance(x, (types.Integer, types.Boolean)):
         return lambda x: exp64(np.float64(x))
+    return None
+
+
+def fast_exp_nonpositive(x):
+    """:func:`fast_exp` for an argument known to be ``<= 0`` (or NaN).
+
+    The shifted kernels' ``c (x - m)`` with ``c > 0`` and ``m = max(x)``: the
+    result cannot overflow, so the upper clamp is dropped (same bits).
+    """
+    if isinstance(x, np.float32):
+        return np.float32(exp32_nonpositive(x))
+    return exp64_nonpositive(np.float64(x))
+
+
+@overload(fast_exp_nonpositive, inline="always")
+def _fast_exp_nonpositive_overload(x):
+    if x == types.float32:
+        return lambda x: exp32_nonpositive(x)
+    if x == types.float64:
+        return lambda x: exp64_nonpositive(x)
     return None
 
 

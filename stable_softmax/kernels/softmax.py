@@ -27,7 +27,6 @@ from numba import prange
 from ._blocks import (
     BLOCK,
     block_max,
-    divide,
     exp_offset,
     exp_store_sum,
     exp_store_sum_unscaled,
@@ -37,7 +36,16 @@ from ._blocks import (
 )
 from ._options import kernel
 from ._reduce import fill
-from ._rowpasses import n_blocks, online_merge, row_exp_store_sum, row_exp_sum, split_divide, split_exp_store_sum, split_max
+from ._rowpasses import (
+    n_blocks,
+    online_merge,
+    row_exp_store_sum,
+    row_exp_sum,
+    split_divide_by_sum,
+    split_exp_store_sum,
+    split_max,
+)
+from .division import divide, divide_by_sum
 from .accurate import softmax_accurate_row
 from .exp import fast_exp
 
@@ -73,7 +81,11 @@ def softmax_shifted_row(x, out, c):
         fill(out, math.nan)
         return
     c = x.dtype.type(c)
-    divide(out, row_exp_store_sum(x, out, c, m))
+    if c > 0:  # every exponent c (x - m) <= 0: one loop without the overflow clamp
+        total, smallest = row_exp_store_sum(x, out, c, m, True)
+    else:
+        total, smallest = row_exp_store_sum(x, out, c, m, False)
+    divide_by_sum(out, total, smallest)
 
 
 @kernel
@@ -115,6 +127,7 @@ def softmax_online_row(x, out, c):
     c = x.dtype.type(c)
     ninf = x.dtype.type(-math.inf)
     block_maxima = np.empty(nb, dtype=x.dtype)
+    block_smallest = np.empty(nb, dtype=x.dtype)
     big_m = ninf
     total = x.dtype.type(0.0)
     for b in range(nb):
@@ -128,7 +141,7 @@ def softmax_online_row(x, out, c):
             if has_nan(xb):
                 total = x.dtype.type(math.nan)
             continue
-        bs = exp_store_sum(xb, ob, c, bm)
+        bs, block_smallest[b] = exp_store_sum(xb, ob, c, bm, c > 0)
         big_m, total = online_merge(big_m, total, bm, bs, c)
     if not math.isfinite(big_m):
         fill(out, math.nan)
@@ -136,7 +149,7 @@ def softmax_online_row(x, out, c):
     for b in range(nb):
         ob = out[b * BLOCK : (b + 1) * BLOCK]
         if block_maxima[b] == big_m:
-            divide(ob, total)
+            divide_by_sum(ob, total, block_smallest[b])
         else:
             scale(ob, fast_exp(c * (block_maxima[b] - big_m)) / total)
 
@@ -152,7 +165,8 @@ def softmax_shifted_split(x, out, c):
         fill(out, math.nan)
         return
     c = x.dtype.type(c)
-    split_divide(out, split_exp_store_sum(x, out, c, m))
+    total, smallest = split_exp_store_sum(x, out, c, m)
+    split_divide_by_sum(out, total, smallest)
 
 
 #: Method names in the order of the ids the parallel driver takes.
