@@ -33,12 +33,6 @@ BLOCK = 4096
 
 _SUM = {"reassoc"}
 
-#: Passes without fastmath flags are inlined into their callers at the Numba
-#: IR level: a call per block costs ~15% of the exponential pass (measured on
-#: 4096 x 1024), as LLVM keeps them out of line. Inlined code takes the
-#: caller's fastmath flags, so the ``reassoc`` sums stay separate functions.
-_inline = kernel(inline=True)
-
 
 @intrinsic
 def _order_key(typingctx, v):
@@ -81,7 +75,7 @@ def _from_order_key(typingctx, k, like):
     return like(k, like), codegen
 
 
-@_inline
+@kernel
 def block_max(x):
     """Maximum of ``x``; ``-inf`` when empty or all ``-inf``.
 
@@ -99,7 +93,7 @@ def block_max(x):
     return _from_order_key(top, ninf)
 
 
-@_inline
+@kernel
 def row_max(x):
     """Maximum of a row, block by block, with the NaN rule of :func:`block_max`."""
     if x.size <= BLOCK:
@@ -137,9 +131,12 @@ def block_sum_smallest(a):
     positive term (``+inf`` if none) is an integer minimum over the bits,
     which order like non-negative floats, zero mapped to the bits of ``+inf``.
     :func:`.division.divide_by_sum` needs it to know that its fast paths
-    cannot underflow.
+    cannot underflow. float32 blocks, which are always divided, skip it and
+    report ``+inf``.
     """
     inf = a.dtype.type(math.inf)
+    if a.itemsize == 4:
+        return block_sum(a), inf
     none = _order_key(inf)
     low = none
     total = a.dtype.type(0.0)
@@ -152,27 +149,31 @@ def block_sum_smallest(a):
     return total, _from_order_key(low, inf)
 
 
-@_inline
-def exp_store_sum(x, out, c, m, nonpositive):
+@kernel
+def exp_store_sum(x, out, c, m):
     """``out[i] = exp(c (x[i] - m))``; returns their sum and smallest positive term.
-
-    ``nonpositive`` is a literal ``True`` where the caller knows ``c > 0``
-    (``m = max(x)``, so every exponent is ``<= 0``): the exponential then needs
-    no overflow clamp (:func:`.exp.fast_exp_nonpositive`, the same bits,
-    ~10% faster). Callers branch on ``c > 0`` once per row and pass the
-    literal, so that each branch compiles to one loop.
 
     The sum is a second loop over ``out`` (still in L1 cache) rather than
     fused with the stores: when ``out`` is ``x``, LLVM's runtime alias check
     sends a fused loop down its scalar path, which adds in another order, and
     in-place results would differ in the last bit from out-of-place ones.
     """
-    if nonpositive:
-        for i in range(x.size):
-            out[i] = fast_exp_nonpositive(c * (x[i] - m))
-    else:
-        for i in range(x.size):
-            out[i] = fast_exp(c * (x[i] - m))
+    for i in range(x.size):
+        out[i] = fast_exp(c * (x[i] - m))
+    return block_sum_smallest(out)
+
+
+@kernel
+def exp_store_sum_nonpositive(x, out, c, m):
+    """:func:`exp_store_sum` for ``c > 0`` and ``m = max(x)``: every exponent is ``<= 0``.
+
+    The exponential then needs no overflow clamp
+    (:func:`.exp.fast_exp_nonpositive`: the same bits, one vector instruction
+    fewer). A separate function rather than a flag: a branch inside one
+    function measured slower than either loop alone.
+    """
+    for i in range(x.size):
+        out[i] = fast_exp_nonpositive(c * (x[i] - m))
     return block_sum_smallest(out)
 
 
@@ -194,7 +195,7 @@ def exp_sum_unscaled(x, c):
     return total
 
 
-@_inline
+@kernel
 def exp_store_sum_unscaled(x, out, c):
     """``out[i] = exp(c x[i])``; returns their sum (naive softmax; see :func:`exp_store_sum`)."""
     for i in range(x.size):
@@ -216,21 +217,21 @@ def exp_sum_off_max(x, c, m):
     return total, ties
 
 
-@_inline
+@kernel
 def scale(out, f):
     """``out[i] = out[i] * f``."""
     for i in range(out.size):
         out[i] = out[i] * f
 
 
-@_inline
+@kernel
 def exp_offset(x, out, c, offset):
     """``out[i] = exp(c x[i] - offset)`` (the division-free softmax)."""
     for i in range(x.size):
         out[i] = fast_exp(c * x[i] - offset)
 
 
-@_inline
+@kernel
 def shifted_minus(x, out, c, m, offset):
     """``out[i] = c (x[i] - m) - offset`` (shifted log_softmax).
 
@@ -250,7 +251,7 @@ def shifted_minus(x, out, c, m, offset):
         out[i] = t - offset
 
 
-@_inline
+@kernel
 def scaled_minus(x, out, c, offset):
     """``out[i] = c x[i] - offset`` (naive and lse log_softmax)."""
     for i in range(x.size):

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._blocks import BLOCK, block_max, exp_store_sum, exp_sum, shifted_minus
+from ._blocks import BLOCK, block_max, exp_store_sum, exp_store_sum_nonpositive, exp_sum, shifted_minus
 from .division import divide_by_sum
 from ._options import kernel
 from .exp import fast_exp
@@ -39,18 +39,30 @@ def online_merge(big_m, total, bm, bs, c):
     return big_m, total + bs * fast_exp(c * (bm - big_m))
 
 
-@kernel(inline=True)
-def row_exp_store_sum(x, out, c, m, nonpositive):
+@kernel
+def exp_store_sum_block(x, out, c, m):
+    """:func:`._blocks.exp_store_sum`, or its ``_nonpositive`` twin when ``c > 0``."""
+    if c > 0:
+        return exp_store_sum_nonpositive(x, out, c, m)
+    return exp_store_sum(x, out, c, m)
+
+
+@kernel
+def row_exp_store_sum(x, out, c, m):
     """``out = exp(c (x - m))`` block by block; the sum of the block sums and the smallest positive term.
 
-    ``nonpositive``: as in :func:`._blocks.exp_store_sum`.
+    With ``c > 0`` every exponent is ``<= 0`` and the blocks go to
+    :func:`._blocks.exp_store_sum_nonpositive` (the same bits, faster).
     """
-    if x.size <= BLOCK:
-        return exp_store_sum(x, out, c, m, nonpositive)  # one block: the same sum, no slicing
+    if x.size <= BLOCK:  # one block: the same sum, no slicing
+        if c > 0:
+            return exp_store_sum_nonpositive(x, out, c, m)
+        return exp_store_sum(x, out, c, m)
     total = x.dtype.type(0.0)
     smallest = x.dtype.type(math.inf)
     for start in range(0, x.size, BLOCK):
-        bs, bsmall = exp_store_sum(x[start : start + BLOCK], out[start : start + BLOCK], c, m, nonpositive)
+        xb, ob = x[start : start + BLOCK], out[start : start + BLOCK]
+        bs, bsmall = exp_store_sum_nonpositive(xb, ob, c, m) if c > 0 else exp_store_sum(xb, ob, c, m)
         total += bs
         smallest = min(smallest, bsmall)
     return total, smallest
@@ -87,9 +99,7 @@ def split_exp_store_sum(x, out, c, m):
     partial = np.empty(nb, dtype=x.dtype)
     small = np.empty(nb, dtype=x.dtype)
     for b in prange(nb):
-        partial[b], small[b] = exp_store_sum(
-            x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m, c > 0
-        )
+        partial[b], small[b] = exp_store_sum_block(x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m)
     total = x.dtype.type(0.0)
     for b in range(nb):
         total += partial[b]

@@ -51,17 +51,15 @@ import math
 from ._options import kernel
 from .exp import _fma as fma
 
-_inline = kernel(inline=True)  # as the passes of ._blocks
 
-
-@_inline
+@kernel
 def divide(out, s):
     """``out[i] = out[i] / s``, one correctly rounded division per element."""
     for i in range(out.size):
         out[i] = out[i] / s
 
 
-@_inline
+@kernel
 def _divide_once_corrected(out, s, y):
     """``RN(out[i] / s)`` for a reciprocal ``y`` with ``|1 - s y| < u / 4`` (steps 2-3).
 
@@ -73,7 +71,7 @@ def _divide_once_corrected(out, s, y):
         out[i] = fma(fma(-s, q, a), y, q)
 
 
-@_inline
+@kernel
 def _divide_twice_corrected(out, s, y):
     """``RN(out[i] / s)`` for ``y = RN(1 / s)`` (step 4), under the same conditions."""
     for i in range(out.size):
@@ -83,7 +81,7 @@ def _divide_twice_corrected(out, s, y):
         out[i] = fma(fma(-s, q, a), y, q)
 
 
-@_inline
+@kernel
 def divide_by_sum(out, s, smallest):
     """``out[i] = RN(out[i] / s)``: the bits of :func:`divide`, faster in float64.
 

@@ -28,7 +28,6 @@ from ._blocks import (
     BLOCK,
     block_max,
     exp_offset,
-    exp_store_sum,
     exp_store_sum_unscaled,
     has_nan,
     row_max,
@@ -37,6 +36,7 @@ from ._blocks import (
 from ._options import kernel
 from ._reduce import fill
 from ._rowpasses import (
+    exp_store_sum_block,
     n_blocks,
     online_merge,
     row_exp_store_sum,
@@ -81,11 +81,11 @@ def softmax_shifted_row(x, out, c):
         fill(out, math.nan)
         return
     c = x.dtype.type(c)
-    if c > 0:  # every exponent c (x - m) <= 0: one loop without the overflow clamp
-        total, smallest = row_exp_store_sum(x, out, c, m, True)
+    total, smallest = row_exp_store_sum(x, out, c, m)
+    if x.itemsize == 4:  # see divide_by_sum; called directly, one call layer fewer per row
+        divide(out, total)
     else:
-        total, smallest = row_exp_store_sum(x, out, c, m, False)
-    divide_by_sum(out, total, smallest)
+        divide_by_sum(out, total, smallest)
 
 
 @kernel
@@ -141,7 +141,7 @@ def softmax_online_row(x, out, c):
             if has_nan(xb):
                 total = x.dtype.type(math.nan)
             continue
-        bs, block_smallest[b] = exp_store_sum(xb, ob, c, bm, c > 0)
+        bs, block_smallest[b] = exp_store_sum_block(xb, ob, c, bm)
         big_m, total = online_merge(big_m, total, bm, bs, c)
     if not math.isfinite(big_m):
         fill(out, math.nan)
