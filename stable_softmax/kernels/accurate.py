@@ -6,7 +6,7 @@ rounded result, and the correctly rounded result itself for all but a tiny
 fraction of elements. They keep the structure of the other kernels (a maximum
 pass, a pass of exponentials and sums over blocks of ``BLOCK`` elements
 combined in block order, an output pass) and vectorize; softmax costs about
-2.1 to 3.3 times ``shifted`` at the bench shapes, at one thread or two (README, Speed).
+2.2 to 3.3 times ``shifted`` at the bench shapes, at one thread or two (README, Speed).
 
 Scratch: a softmax row keeps its terms (float64) for the output pass in a
 scratch of the row's length, allocated once per call and thread, not per row;
