@@ -54,15 +54,17 @@ def row_exp_store_sum(x, out, c, m):
     With ``c > 0`` every exponent is ``<= 0`` and the blocks go to
     :func:`._blocks.exp_store_sum_nonpositive` (the same bits, faster).
     """
-    if x.size <= BLOCK:  # one block: the same sum, no slicing
+    if x.size <= BLOCK:
+        # One block: the same sum, no slicing, and the choice of
+        # exp_store_sum_block made here, without its call layer (short rows
+        # are called often).
         if c > 0:
             return exp_store_sum_nonpositive(x, out, c, m)
         return exp_store_sum(x, out, c, m)
     total = x.dtype.type(0.0)
     smallest = x.dtype.type(math.inf)
     for start in range(0, x.size, BLOCK):
-        xb, ob = x[start : start + BLOCK], out[start : start + BLOCK]
-        bs, bsmall = exp_store_sum_nonpositive(xb, ob, c, m) if c > 0 else exp_store_sum(xb, ob, c, m)
+        bs, bsmall = exp_store_sum_block(x[start : start + BLOCK], out[start : start + BLOCK], c, m)
         total += bs
         smallest = min(smallest, bsmall)
     return total, smallest
