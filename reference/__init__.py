@@ -7,8 +7,8 @@ are cached on disk per row (see :func:`cache_dir`).
 """
 
 from ._api import exp, log_softmax, logsumexp, softmax
-from ._calculus import cross_entropy, cross_entropy_grad
 from ._cache import ReferenceCacheWarning, cache_dir, clear_cache
+from ._calculus import cross_entropy, cross_entropy_grad
 from ._exact import MAX_PRECISION, STRATEGY_VERSION, PrecisionLimitError
 
 __all__ = [

@@ -15,7 +15,7 @@ from ._rounding import format_of
 try:
     from numpy.exceptions import AxisError
 except ImportError:  # numpy < 1.25
-    AxisError = np.AxisError
+    AxisError = AxisError
 
 _CONVENTION = """
     Let ``c = beta * ln(base)`` (``c = beta`` when ``base`` is None), where
@@ -67,9 +67,7 @@ def _target_and_values(x: Any, dtype: Any):
         if arr.dtype.itemsize == 2:
             raise TypeError("float16 input is not supported; cast with x.astype(np.float32)")
         if arr.dtype.itemsize not in (4, 8):
-            raise TypeError(
-                f"{arr.dtype} input is not supported; cast with x.astype(np.float64)"
-            )
+            raise TypeError(f"{arr.dtype} input is not supported; cast with x.astype(np.float64)")
         values = arr.astype(np.float32 if arr.dtype.itemsize == 4 else np.float64, copy=False)
     elif kind in "iub":
         values = arr.astype(np.float64)
@@ -101,7 +99,11 @@ def _exact_number(value: Any, name: str, lower: int, hint: str) -> mpmath.mpf:
     if ok_type and isinstance(value, np.floating) and np.dtype(type(value)).itemsize > 8:
         ok_type = False  # long double is not exact in float64
     if ok_type:
-        exact = mpmath.mpf(int(value)) if isinstance(value, (int, np.integer)) else mpmath.mpf(float(value))
+        exact = (
+            mpmath.mpf(int(value))
+            if isinstance(value, (int, np.integer))
+            else mpmath.mpf(float(value))
+        )
         if mpmath.isfinite(exact) and exact > lower:
             return exact
     raise ValueError(f"{name} must be a finite real number > {lower}; got {value!r}. {hint}")
@@ -112,7 +114,10 @@ def _scale(beta: Any, base: Any) -> tuple[_exact.Scale, list]:
     a = None
     if base is not None:
         a = _exact_number(
-            base, "base", 1, "Pass base=None for e or a base > 1 (for a base below 1, negate x and pass 1/base)."
+            base,
+            "base",
+            1,
+            "Pass base=None for e or a base > 1 (for a base below 1, negate x and pass 1/base).",
         )
     key = [list(b._mpf_[:3]), None if a is None else list(a._mpf_[:3])]
     return _exact.Scale(b, a), [[int(v) for v in part] if part else None for part in key]
@@ -141,14 +146,15 @@ def _to_rows(values: np.ndarray, axes: tuple[int, ...]):
     perm = others + axes
     moved = np.transpose(values, perm)
     lead = moved.shape[: len(others)]
-    n = math.prod(moved.shape[len(others):])
+    n = math.prod(moved.shape[len(others) :])
     rows = np.ascontiguousarray(moved).reshape(math.prod(lead), n)
     return rows, perm, lead, moved.shape
 
 
 def cached_row(parts: dict, data: bytes, dtype: np.dtype, count: int, compute) -> np.ndarray:
     """``count`` values of ``dtype`` for the cache key of ``parts`` and ``data``: from the
-    on-disk cache, or from ``compute()``, stored before they are returned."""
+    on-disk cache, or from ``compute()``, stored before they are returned.
+    """
     key = _cache.make_key(parts, data)
     hit = _cache.load(key, dtype, count)
     if hit is not None:
@@ -257,7 +263,12 @@ def exp(x: Any, dtype: Any = None) -> np.ndarray | np.floating:
     """
     values, fmt = _target_and_values(x, dtype)
     flat = np.ascontiguousarray(values).ravel()
-    parts = {"function": "exp", "input_dtype": flat.dtype.str, "n": int(flat.size), "target": fmt.dtype.str}
+    parts = {
+        "function": "exp",
+        "input_dtype": flat.dtype.str,
+        "n": int(flat.size),
+        "target": fmt.dtype.str,
+    }
     key = _cache.make_key(parts, flat.astype(flat.dtype.newbyteorder("<")).tobytes())
     result = _cache.load(key, fmt.dtype, flat.size)
     if result is None:

@@ -185,8 +185,8 @@ def _read(key: str, dtype: np.dtype, count: int) -> np.ndarray | None:
         if not blob.startswith(MAGIC):
             return None
         header_end = blob.index(b"\n", len(MAGIC))
-        header = json.loads(blob[len(MAGIC):header_end])
-        payload = blob[header_end + 1:]
+        header = json.loads(blob[len(MAGIC) : header_end])
+        payload = blob[header_end + 1 :]
         le = np.dtype(dtype).newbyteorder("<")
         expected = {"key": key, **_versions(), "dtype": le.str, "count": count}
         if any(header.get(k) != v for k, v in expected.items()):

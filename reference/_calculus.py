@@ -60,7 +60,9 @@ def _prepare(logits, labels, axis, beta, base, dtype):
     return layout.rows_of(values), fmt, scale, scale_key, layout, kind, target
 
 
-def _cached(function: str, row: np.ndarray, target, scale_key, fmt, count: int, compute) -> np.ndarray:
+def _cached(
+    function: str, row: np.ndarray, target, scale_key, fmt, count: int, compute
+) -> np.ndarray:
     parts = {
         "function": function,
         "version": CALCULUS_VERSION,
@@ -109,7 +111,9 @@ def cross_entropy(
         mean of rounded values is not correctly rounded; sum these with
         ``math.fsum`` instead.
     """
-    rows, fmt, scale, scale_key, layout, kind, target = _prepare(logits, labels, axis, beta, base, dtype)
+    rows, fmt, scale, scale_key, layout, kind, target = _prepare(
+        logits, labels, axis, beta, base, dtype
+    )
     out = np.empty(layout.rows, dtype=fmt.dtype)
     for i, row in enumerate(rows):
         if kind == "hard":
@@ -118,7 +122,13 @@ def cross_entropy(
         else:
             q = target[i]
             out[i] = _cached(
-                "cross_entropy_soft", row, q, scale_key, fmt, 1, lambda: _soft_row(row, q, scale, fmt)
+                "cross_entropy_soft",
+                row,
+                q,
+                scale_key,
+                fmt,
+                1,
+                lambda: _soft_row(row, q, scale, fmt),
             )[0]
     out = out.reshape(layout.kept_shape)
     return out[()] if out.ndim == 0 else out
@@ -138,14 +148,21 @@ def cross_entropy_grad(
     Parameters are those of :func:`cross_entropy`. Returns an array of the
     shape of ``logits`` in the target format.
     """
-    rows, fmt, scale, scale_key, layout, kind, target = _prepare(logits, labels, axis, beta, base, dtype)
+    rows, fmt, scale, scale_key, layout, kind, target = _prepare(
+        logits, labels, axis, beta, base, dtype
+    )
     out = np.empty(rows.shape, dtype=fmt.dtype)
     for i, row in enumerate(rows):
         w = np.zeros(row.size) if kind == "hard" else target[i]
         if kind == "hard":
             w[target[i]] = 1.0
         out[i] = _cached(
-            f"cross_entropy_grad_{kind}", row, w, scale_key, fmt, row.size,
+            f"cross_entropy_grad_{kind}",
+            row,
+            w,
+            scale_key,
+            fmt,
+            row.size,
             lambda: _grad_row(row, w, kind == "hard", scale, fmt),
         )
     return layout.restore(out)
@@ -198,6 +215,7 @@ def _soft_row(row: np.ndarray, q: np.ndarray, scale, fmt) -> float:
 # ---------------------------------------------------------------------------
 # gradient
 # ---------------------------------------------------------------------------
+
 
 def _softmax_entry(r: _Row, lev: dict, j: int):
     """``(p_j, log2 relative error bound)`` at the level's precision, or None."""
@@ -268,7 +286,9 @@ def _grad_row(row: np.ndarray, w: np.ndarray, hard: bool, scale, fmt) -> np.ndar
     r = _Row(vals[idx], scale, fmt)
     tasks = {}
     for j in np.flatnonzero(~finite):  # p_j = 0 exactly: c * (0 - w_j)
-        tasks[("inf", j)] = _scaled_task(scale, fmt, lambda row_, lev, wj=float(w[j]): (libmp.from_float(-wj), None))
+        tasks[("inf", j)] = _scaled_task(
+            scale, fmt, lambda row_, lev, wj=float(w[j]): (libmp.from_float(-wj), None)
+        )
     # c p_j < c exp(t_j) rounds to 0 once t_j < -(cut + ln c), c bounded above.
     cut = libmp.from_float(_UNDERFLOW_CUT[fmt.precision] + max(0.0, math.log(_c_upper(scale))))
     for jj, j in enumerate(idx):
@@ -276,7 +296,9 @@ def _grad_row(row: np.ndarray, w: np.ndarray, hard: bool, scale, fmt) -> np.ndar
         if wj == 0.0 and not r.is_max[jj] and libmp.mpf_gt(r.t_lower[jj], cut):
             out[j] = 0.0
             continue
-        tasks[j] = _scaled_task(scale, fmt, lambda row_, lev, jj=jj, wj=wj: _delta(row_, lev, jj, wj, hard))
+        tasks[j] = _scaled_task(
+            scale, fmt, lambda row_, lev, jj=jj, wj=wj: _delta(row_, lev, jj, wj, hard)
+        )
     for key, value in _ziv(r, tasks).items():
         out[key[1] if isinstance(key, tuple) else key] = value
     return out

@@ -194,7 +194,7 @@ class _Row:
         else:
             s = libmp.mpf_log(z, wp, "n")
             s_rel = None
-            ds = max(z_lg + 1 if z_lg is not None else -10**9, _lg(s) + 2 - wp) + 1
+            ds = max(z_lg + 1 if z_lg is not None else -(10**9), _lg(s) + 2 - wp) + 1
         lev.update(r=r, z=z, z_lg=z_lg, s=s, s_rel=s_rel, ds=ds)
         self._levels[wp] = lev
         return lev

@@ -33,9 +33,23 @@ BASES = (2.0, math.e, 3.0, 4.0, 10.0)
 
 #: ``(families, ns, scales, betas, bases, elements per cell)``
 BLOCKS = (
-    (("gaussian", "uniform", "spike", "ties", "spread"), (16, 256, 4096), (1.0, 10.0, 100.0, 1e3, 1e4), (1.0,), (None,), 4096),
+    (
+        ("gaussian", "uniform", "spike", "ties", "spread"),
+        (16, 256, 4096),
+        (1.0, 10.0, 100.0, 1e3, 1e4),
+        (1.0,),
+        (None,),
+        4096,
+    ),
     (("gaussian", "spread"), (65536, 262144), (3.0, 30.0), (1.0,), (None,), 262144),
-    (("gaussian", "spike", "ties", "spread"), (64,), (1.0, 10.0), (1.0, 10.0, 1e3, 1e4, 1e6), BASES, 1024),
+    (
+        ("gaussian", "spike", "ties", "spread"),
+        (64,),
+        (1.0, 10.0),
+        (1.0, 10.0, 1e3, 1e4, 1e6),
+        BASES,
+        1024,
+    ),
     (("edges",), (64,), (0.5, 2.0, 8.0), (1.0, 1e3, 1e6), BASES, 1536),
     (("llm",), (32768, 262144), (10.0, 30.0), (1.0, 10.0), (None,), 262144),
 )
@@ -85,7 +99,9 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - start
 
     print(f"{count} cells x 3 functions ({'quick' if args.quick else 'full'}), {seconds:.0f} s\n")
-    print("| function | dtype | accurate: max ULP | not correctly rounded | shifted: max ULP | worst accurate cell |")
+    print(
+        "| function | dtype | accurate: max ULP | not correctly rounded | shifted: max ULP | worst accurate cell |"
+    )
     print("| --- | --- | ---: | ---: | ---: | --- |")
     for function in FUNCTIONS:
         for dtype in DTYPES:

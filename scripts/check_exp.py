@@ -116,7 +116,8 @@ def _first_true(pred, o_lo, o_hi, dtype):
 
 def range_ends(dtype):
     """Ordinals of: first x with exp(x) > 0, last x with exp(x) < smallest normal,
-    last x with exp(x) finite (all for the correctly rounded exp)."""
+    last x with exp(x) finite (all for the correctly rounded exp).
+    """
     dtype = np.dtype(dtype)
     fi = np.finfo(dtype)
     o_max = int(to_ordinal(fi.max, dtype)[0])
@@ -255,7 +256,10 @@ def check_float32(stride, chunk=1 << 26):
             worst = (int(w[b, 0]), int(w[b, 1]))
         done += n
         if sys.stdout.isatty() or done == n_total or (done // chunk) % 8 == 0:
-            print(f"  {done:>13,d} / {n_total:,d} checked, {time.perf_counter() - t0:7.1f} s", flush=True)
+            print(
+                f"  {done:>13,d} / {n_total:,d} checked, {time.perf_counter() - t0:7.1f} s",
+                flush=True,
+            )
     # hard cases: the kernel counted them as exact; redo them with the reference
     hard = np.array(hard_x, dtype=dt)
     n_hard = hard.size
@@ -288,8 +292,12 @@ def report(name, n, hist, worst, n_hard, elapsed, stride=None):
     print(f"  inputs checked: {n:,d}{extra}")
     print(f"  max ULP error (ordinal distance): {worst[0]}")
     print(f"  correctly rounded: {hist[0]:,d} ({hist[0] / n:.3%})")
-    print(f"  not correctly rounded (distance >= 1): {hist[1] + hist[2]:,d} ({(hist[1] + hist[2]) / n:.3%}); distance >= 2: {hist[2]:,d}")
-    print(f"  worst input: x = {float(x).hex()} ({x!r}), exp = {float(ours[0]).hex()}, correctly rounded = {float(ref).hex()}")
+    print(
+        f"  not correctly rounded (distance >= 1): {hist[1] + hist[2]:,d} ({(hist[1] + hist[2]) / n:.3%}); distance >= 2: {hist[2]:,d}"
+    )
+    print(
+        f"  worst input: x = {float(x).hex()} ({x!r}), exp = {float(ours[0]).hex()}, correctly rounded = {float(ref).hex()}"
+    )
     print(f"  inputs decided by reference.exp: {n_hard:,d}")
     print(f"  runtime: {elapsed:.1f} s")
 
@@ -332,7 +340,9 @@ def hard_inputs64(lo, sub, hi, rng):
     tiny = np.concatenate([tiny, np.nextafter(tiny, 0), np.nextafter(tiny, 1)])
     parts += [tiny, -tiny]
     half_ln2 = math.log(2) / 2
-    m = np.arange(math.ceil(from_ordinal(lo, dt)[0] / half_ln2), int(from_ordinal(hi, dt)[0] / half_ln2) + 1)
+    m = np.arange(
+        math.ceil(from_ordinal(lo, dt)[0] / half_ln2), int(from_ordinal(hi, dt)[0] / half_ln2) + 1
+    )
     base = to_ordinal(m * half_ln2, dt)
     for d in range(-8, 9):
         parts.append(from_ordinal(base + d, dt))
@@ -364,7 +374,9 @@ def check_float64(count, seed=0, chunk=1 << 22):
         f"[{x_lo!r}, {x_hi!r}]; subnormal results for x <= {from_ordinal(sub, dt)[0]!r}"
     )
     ok_oracle, err = _longdouble_oracle_ok(rng, x_lo, x_hi)
-    print(f"  long double exp vs mpmath on a sample: max relative error {err:.3g} (window {_LD_WINDOW:.3g})")
+    print(
+        f"  long double exp vs mpmath on a sample: max relative error {err:.3g} (window {_LD_WINDOW:.3g})"
+    )
     if not ok_oracle:
         raise RuntimeError("long double exp is not accurate enough to be the fast oracle here")
     t0 = time.perf_counter()
@@ -400,7 +412,9 @@ def check_float64(count, seed=0, chunk=1 << 22):
             worst = max(worst, w)
             hard.append(a)
     hard_x = np.concatenate(hard)
-    print(f"  fast oracle done in {time.perf_counter() - t0:.1f} s; {hard_x.size:,d} inputs left to the reference")
+    print(
+        f"  fast oracle done in {time.perf_counter() - t0:.1f} s; {hard_x.size:,d} inputs left to the reference"
+    )
     if hard_x.size:
         ours = np.empty_like(hard_x)
         kexp.exp_array(hard_x, ours)
@@ -484,7 +498,8 @@ def max_relative_error(coeffs, a, n=6000, prec=200):
 def derive_coefficients(deg, cast, prec):
     """Coefficients of ``P`` for the kernels: ``1 + r`` fixed; Remez; round ``c2``
     to the target format and re-solve for the others; the same for ``c3``;
-    round the rest to nearest. Returns ``(coefficients c2..c_deg, max rel error)``."""
+    round the rest to nearest. Returns ``(coefficients c2..c_deg, max rel error)``.
+    """
     a = mp.log(2) / 2 * (1 + mp.mpf(2) ** -10)
     fixed = [1.0, 1.0]
     c, _ = remez_exp(fixed, deg, a, prec=prec)
@@ -497,14 +512,21 @@ def derive_coefficients(deg, cast, prec):
 
 def derive():
     ok = True
-    for name, deg, suffix, cast, prec in (("float32", 6, "32", np.float32, 160), ("float64", 11, "64", np.float64, 240)):
+    for name, deg, suffix, cast, prec in (
+        ("float32", 6, "32", np.float32, 160),
+        ("float64", 11, "64", np.float64, 240),
+    ):
         c, e = derive_coefficients(deg, cast, prec)
-        print(f"{name}: P degree {deg}, max relative error with rounded coefficients 2^{float(mp.log(e, 2)):.2f}")
+        print(
+            f"{name}: P degree {deg}, max relative error with rounded coefficients 2^{float(mp.log(e, 2)):.2f}"
+        )
         for j, v in enumerate(c):
             have = getattr(kexp, f"_C{j + 2}_{suffix}")
             same = float(have) == v
             ok &= same
-            print(f"  C{j + 2} = {v.hex():24s} ({'==' if same else '!='} module constant {float(have).hex()})")
+            print(
+                f"  C{j + 2} = {v.hex():24s} ({'==' if same else '!='} module constant {float(have).hex()})"
+            )
     return ok
 
 
@@ -516,12 +538,15 @@ def derive():
 def features_without_avx512():
     """The host's LLVM feature string with every AVX-512 (and later) feature off,
     for ``NUMBA_CPU_FEATURES``: Numba then compiles for AVX2 and the kernels take
-    their portable scaling path (see ``kexp._mul_pow2``)."""
+    their portable scaling path (see ``kexp._mul_pow2``).
+    """
     import llvmlite.binding as ll
 
     off = ("avx512", "avx10", "evex512", "amx")
     feats = ll.get_host_cpu_features()
-    return ",".join(("+" if on and not k.startswith(off) else "-") + k for k, on in sorted(feats.items()))
+    return ",".join(
+        ("+" if on and not k.startswith(off) else "-") + k for k, on in sorted(feats.items())
+    )
 
 
 def rerun_portable(argv):
@@ -537,10 +562,14 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
-    ap.add_argument("--stride", type=int, default=1, help="float32: check every N-th input (default 1: all)")
+    ap.add_argument(
+        "--stride", type=int, default=1, help="float32: check every N-th input (default 1: all)"
+    )
     ap.add_argument("--count", type=float, default=1e8, help="float64: random inputs (default 1e8)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--derive", action="store_true", help="rerun the Remez derivation of the coefficients")
+    ap.add_argument(
+        "--derive", action="store_true", help="rerun the Remez derivation of the coefficients"
+    )
     ap.add_argument(
         "--portable",
         action="store_true",

@@ -24,7 +24,6 @@ gradient NaN wherever softmax is; hardmax 1/k on the maxima).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from collections import Counter
@@ -54,7 +53,9 @@ def make_rows(rng, dtype, rows: int, n: int) -> np.ndarray:
         if family == "gaussian":
             x[r] = rng.standard_normal(n) * 10.0 ** rng.integers(0, 31)
         elif family == "bits":
-            x[r] = rng.integers(np.iinfo(ints).min, np.iinfo(ints).max, size=n, dtype=ints, endpoint=True).view(dtype)
+            x[r] = rng.integers(
+                np.iinfo(ints).min, np.iinfo(ints).max, size=n, dtype=ints, endpoint=True
+            ).view(dtype)
         elif family == "sprinkled":
             x[r] = rng.standard_normal(n) * 50
             hit = rng.random(n) < 0.2
@@ -142,10 +143,16 @@ def run_batch(rng, dtype, tally: Tally) -> int:
     for function in ("softmax", "log_softmax", "logsumexp"):
         for method in ss.METHODS[function]:
             name = f"{function}/{method}"
-            y = guarded(name, lambda: getattr(ss, function)(x, axis, method=method, beta=beta, base=base))
+            y = guarded(
+                name, lambda: getattr(ss, function)(x, axis, method=method, beta=beta, base=base)
+            )
             if y is None:
                 continue
-            want_shape = x.shape if function != "logsumexp" else tuple(s for i, s in enumerate(x.shape) if i not in axes)
+            want_shape = (
+                x.shape
+                if function != "logsumexp"
+                else tuple(s for i, s in enumerate(x.shape) if i not in axes)
+            )
             if np.asarray(y).dtype != dtype or np.shape(y) != want_shape:
                 tally.bad("dtype/shape", name, f"{np.asarray(y).dtype} {np.shape(y)}")
                 continue
@@ -154,7 +161,11 @@ def run_batch(rng, dtype, tally: Tally) -> int:
             if bad.any():
                 r = int(np.flatnonzero(bad)[0])
                 tally.counts[("table", name)] += int(bad.sum()) - 1
-                tally.bad("table", name, f"x={xr[r][:8]!r} beta={beta} base={base} -> {np.atleast_1d(yr[r])[:8]!r}")
+                tally.bad(
+                    "table",
+                    name,
+                    f"x={xr[r][:8]!r} beta={beta} base={base} -> {np.atleast_1d(yr[r])[:8]!r}",
+                )
 
     if n == 0:
         return rows
@@ -166,13 +177,22 @@ def run_batch(rng, dtype, tally: Tally) -> int:
             nan_row = np.isnan(xr).any(axis=1)
             m = np.max(np.where(nan_row[:, None], 0, xr), axis=1, keepdims=True)
             ties = xr == m
-            want = np.where(ties, (1.0 / np.maximum(ties.sum(axis=1, keepdims=True), 1)).astype(dtype), dtype(0))
+            want = np.where(
+                ties, (1.0 / np.maximum(ties.sum(axis=1, keepdims=True), 1)).astype(dtype), dtype(0)
+            )
             ok = np.where(nan_row[:, None], np.isnan(hr), hr == want).all(axis=1)
             if not ok.all():
                 tally.bad("identity", "hardmax", f"x={xr[~ok][0][:8]!r}")
-        labels = rng.integers(0, n, size=tuple(s for i, s in enumerate(x.shape) if i != axis % x.ndim))
-        ce = guarded("cross_entropy", lambda: ss.cross_entropy(x, labels, axis, beta=beta, base=base))
-        grad = guarded("cross_entropy_grad", lambda: ss.cross_entropy_grad(x, labels, axis, beta=beta, base=base))
+        labels = rng.integers(
+            0, n, size=tuple(s for i, s in enumerate(x.shape) if i != axis % x.ndim)
+        )
+        ce = guarded(
+            "cross_entropy", lambda: ss.cross_entropy(x, labels, axis, beta=beta, base=base)
+        )
+        grad = guarded(
+            "cross_entropy_grad",
+            lambda: ss.cross_entropy_grad(x, labels, axis, beta=beta, base=base),
+        )
         logp = ss.log_softmax(x, axis, beta=beta, base=base)
         label_axis = np.expand_dims(labels, axis % x.ndim)
         if ce is not None:
@@ -190,7 +210,9 @@ def run_batch(rng, dtype, tally: Tally) -> int:
                 tally.bad("identity", "cross_entropy_grad", f"n={n}: not NaN where softmax is NaN")
         if n <= 32:
             J = guarded("softmax_jacobian", lambda: ss.softmax_jacobian(p, axis))
-            if J is not None and J.shape != tuple(s for i, s in enumerate(x.shape) if i != axis % x.ndim) + (n, n):
+            if J is not None and J.shape != tuple(
+                s for i, s in enumerate(x.shape) if i != axis % x.ndim
+            ) + (n, n):
                 tally.bad("dtype/shape", "softmax_jacobian", str(J.shape))
         g = x  # upstream gradients with every special value in them
         for vjp, first in (("softmax_vjp", p), ("log_softmax_vjp", logp)):
@@ -209,7 +231,9 @@ def run_batch(rng, dtype, tally: Tally) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--inputs", type=int, default=1_000_000, help="slices to generate (default 1e6)")
+    parser.add_argument(
+        "--inputs", type=int, default=1_000_000, help="slices to generate (default 1e6)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -228,15 +252,29 @@ def main() -> None:
                 print(f"  {inputs:,} inputs, {time.perf_counter() - start:.0f} s", file=sys.stderr)
     elapsed = time.perf_counter() - start
     names = [f"{f}/{m}" for f in ("softmax", "log_softmax", "logsumexp") for m in ss.METHODS[f]]
-    names += ["hardmax", "cross_entropy", "cross_entropy_grad", "softmax_jacobian", "softmax_vjp",
-              "log_softmax_vjp", "inverse_softmax"]
+    names += [
+        "hardmax",
+        "cross_entropy",
+        "cross_entropy_grad",
+        "softmax_jacobian",
+        "softmax_vjp",
+        "log_softmax_vjp",
+        "inverse_softmax",
+    ]
     total = Counter()
     for (what, _), count in tally.counts.items():
         total[what] += count
-    print(f"inputs: {inputs:,} slices ({', '.join(f'{k} {v:,}' for k, v in per_dtype.items())}) in {batches:,} "
-          f"batches, through {len(names)} functions/methods; seed {args.seed}; {elapsed:.0f} s")
-    labels = {"crash": "crashes", "write-back": "write-backs", "dtype/shape": "wrong dtype/shape",
-              "table": "table mismatches", "identity": "calculus mismatches"}
+    print(
+        f"inputs: {inputs:,} slices ({', '.join(f'{k} {v:,}' for k, v in per_dtype.items())}) in {batches:,} "
+        f"batches, through {len(names)} functions/methods; seed {args.seed}; {elapsed:.0f} s"
+    )
+    labels = {
+        "crash": "crashes",
+        "write-back": "write-backs",
+        "dtype/shape": "wrong dtype/shape",
+        "table": "table mismatches",
+        "identity": "calculus mismatches",
+    }
     for what, label in labels.items():
         print(f"{label + ':':21s} {total[what]:,}")
     for (what, name), count in sorted(tally.counts.items()):

@@ -41,14 +41,20 @@ def peak_case(layout: str, function: str, in_place: bool) -> None:
     import stable_softmax as ss
 
     shape = (ELEMENTS // 1024, 1024) if layout == "rows" else (1, ELEMENTS)
-    for warm in (np.ones((4, 8), np.float32), np.ones((64, 1024), np.float32), np.ones((1, 1 << 18), np.float32)):
+    for warm in (
+        np.ones((4, 8), np.float32),
+        np.ones((64, 1024), np.float32),
+        np.ones((1, 1 << 18), np.float32),
+    ):
         getattr(ss, function)(warm)
     x = np.empty(shape, np.float32)
     flat = x.reshape(-1)
     rng = np.random.default_rng(0)
     chunk = 1 << 22
     for start in range(0, flat.size, chunk):
-        flat[start : start + chunk] = rng.standard_normal(min(chunk, flat.size - start), dtype=np.float32)
+        flat[start : start + chunk] = rng.standard_normal(
+            min(chunk, flat.size - start), dtype=np.float32
+        )
     before = _rss_peak()
     t0 = time.perf_counter()
     if in_place:
@@ -91,8 +97,11 @@ def index_check() -> None:
         ulps = abs(int(np.float64(got).view(np.int64)) - int(np.float64(expected).view(np.int64)))
         ok = ulps <= 1
         failures += not ok
-        print(f"  {name:24s} {got!r:>22} ({ulps} ULP from ln n; ln 2^31 is {math.log(2**31)!r}) "
-              f"{'ok' if ok else 'WRONG'}  {seconds:.1f} s", flush=True)
+        print(
+            f"  {name:24s} {got!r:>22} ({ulps} ULP from ln n; ln 2^31 is {math.log(2**31)!r}) "
+            f"{'ok' if ok else 'WRONG'}  {seconds:.1f} s",
+            flush=True,
+        )
     if failures:
         raise SystemExit(f"{failures} kernel(s) index a row of more than 2^31 elements wrongly")
 
@@ -100,7 +109,9 @@ def index_check() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("peak", "index"))
-    parser.add_argument("--case", nargs=3, metavar=("LAYOUT", "FUNCTION", "IN_PLACE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--case", nargs=3, metavar=("LAYOUT", "FUNCTION", "IN_PLACE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.case:
         layout, function, in_place = args.case
@@ -109,12 +120,19 @@ def main() -> None:
     if args.only in (None, "peak"):
         print(f"peak memory, 2 GiB float32 ({ELEMENTS:,} elements), each case in a fresh process:")
         for layout, function, in_place in (
-            ("rows", "softmax", "0"), ("rows", "softmax", "1"), ("row", "softmax", "0"), ("row", "softmax", "1"),
-            ("rows", "log_softmax", "0"), ("rows", "logsumexp", "0"), ("row", "logsumexp", "0"),
+            ("rows", "softmax", "0"),
+            ("rows", "softmax", "1"),
+            ("row", "softmax", "0"),
+            ("row", "softmax", "1"),
+            ("rows", "log_softmax", "0"),
+            ("rows", "logsumexp", "0"),
+            ("row", "logsumexp", "0"),
         ):
             if function == "logsumexp" and in_place == "1":
                 continue
-            subprocess.run([sys.executable, __file__, "--case", layout, function, in_place], check=True)
+            subprocess.run(
+                [sys.executable, __file__, "--case", layout, function, in_place], check=True
+            )
     if args.only in (None, "index"):
         index_check()
 

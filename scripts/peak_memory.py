@@ -28,14 +28,20 @@ def main() -> None:
     dtype = np.dtype(args.dtype)
     elements = (256 << 20) // dtype.itemsize
     shape = (elements // 1024, 1024) if args.layout == "rows" else (1, elements)
-    for warm in (np.ones((4, 8), dtype), np.ones((2, 1 << 17), dtype), np.ones((1, 1 << 18), dtype)):
+    for warm in (
+        np.ones((4, 8), dtype),
+        np.ones((2, 1 << 17), dtype),
+        np.ones((1, 1 << 18), dtype),
+    ):
         ss.softmax(warm, method=args.method)
     x = np.empty(shape, dtype)
     flat = x.reshape(-1)
     rng = np.random.default_rng(0)
     chunk = 1 << 20
     for start in range(0, flat.size, chunk):
-        flat[start : start + chunk] = rng.standard_normal(min(chunk, flat.size - start), dtype=np.float32)
+        flat[start : start + chunk] = rng.standard_normal(
+            min(chunk, flat.size - start), dtype=np.float32
+        )
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out = ss.softmax(x, method=args.method)
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before

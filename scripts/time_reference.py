@@ -19,7 +19,9 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--function", default="softmax", choices=["softmax", "log_softmax", "logsumexp"])
+    parser.add_argument(
+        "--function", default="softmax", choices=["softmax", "log_softmax", "logsumexp"]
+    )
     parser.add_argument("--seed", type=int, default=20240601)
     args = parser.parse_args()
     x = np.random.default_rng(args.seed).standard_normal(args.n)
@@ -33,7 +35,9 @@ def main() -> None:
         start = time.perf_counter()
         getattr(reference, args.function)(x)
         warm_s = time.perf_counter() - start
-    print(f"reference.{args.function}, 1 row of {args.n} float64 gaussian logits (seed {args.seed})")
+    print(
+        f"reference.{args.function}, 1 row of {args.n} float64 gaussian logits (seed {args.seed})"
+    )
     print(f"cold cache: {cold_s:.2f} s")
     print(f"warm cache: {warm_s:.3f} s")
 

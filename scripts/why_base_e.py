@@ -28,13 +28,17 @@ def _ln(base) -> float:
 
 
 def derivative_factor() -> None:
-    print("1. d/dz of the cost -ln p_y for base a, divided by (p - onehot(y)), for z = [2, 4, 2, 1], y = 0")
+    print(
+        "1. d/dz of the cost -ln p_y for base a, divided by (p - onehot(y)), for z = [2, 4, 2, 1], y = 0"
+    )
     print(f"   {'a':>4} {'ln a':>10} {'grad_y':>12} {'grad / (p - onehot)':>22}")
     for name, base in BASES:
         grad = ss.cross_entropy_grad(COURSE, 0, base=base)
         p = ss.softmax(COURSE, base=base)
         ratio = grad / (p - np.eye(4)[0])
-        print(f"   {name:>4} {_ln(base):10.6f} {grad[0]:12.6f} {ratio.min():10.6f} .. {ratio.max():.6f}")
+        print(
+            f"   {name:>4} {_ln(base):10.6f} {grad[0]:12.6f} {ratio.min():10.6f} .. {ratio.max():.6f}"
+        )
     print()
 
 
@@ -54,7 +58,9 @@ def overflow_thresholds() -> None:
         cells = [math.log(float(np.finfo(dt).max)) / _ln(base) for dt in (np.float32, np.float64)]
         print(f"   {name:>4} {cells[0]:10.2f} {cells[1]:10.2f}")
     methods = [m for m in ss.METHODS["softmax"] if m != "naive"]
-    print("   naive at z = [1.001 * threshold, 0]; the other methods at that z, at [max float, 0] and [0, -max float]")
+    print(
+        "   naive at z = [1.001 * threshold, 0]; the other methods at that z, at [max float, 0] and [0, -max float]"
+    )
     for dt in (np.float32, np.float64):
         for name, base in BASES:
             edge = math.log(float(np.finfo(dt).max)) / _ln(base)
@@ -62,10 +68,20 @@ def overflow_thresholds() -> None:
             top = np.array([np.finfo(dt).max, 0.0], dtype=dt)
             cells = []
             for m in methods:
-                bad = [z for z in (row, top, -top[::-1]) if not np.isfinite(ss.softmax(z, base=base, method=m)).all()]
-                cells.append(f"{m}: " + ("finite" if not bad else "NaN at " + np.array2string(bad[0], precision=3)))
+                bad = [
+                    z
+                    for z in (row, top, -top[::-1])
+                    if not np.isfinite(ss.softmax(z, base=base, method=m)).all()
+                ]
+                cells.append(
+                    f"{m}: "
+                    + ("finite" if not bad else "NaN at " + np.array2string(bad[0], precision=3))
+                )
             naive = ss.softmax(row, base=base, method="naive")
-            print(f"   {dt.__name__:>7} a = {name:>2}: naive {np.array2string(naive)}; " + ", ".join(cells))
+            print(
+                f"   {dt.__name__:>7} a = {name:>2}: naive {np.array2string(naive)}; "
+                + ", ".join(cells)
+            )
 
 
 def main() -> None:

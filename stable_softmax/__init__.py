@@ -25,7 +25,17 @@ from ._validate import METHODS
 __version__ = "0.1.0"
 
 __all__ = [
-    "METHODS", "jit", "log_softmax", "logsumexp", "softmax", "__version__",
-    "hardmax", "cross_entropy", "cross_entropy_grad", "softmax_jacobian",
-    "softmax_vjp", "log_softmax_vjp", "inverse_softmax",
+    "METHODS",
+    "jit",
+    "log_softmax",
+    "logsumexp",
+    "softmax",
+    "__version__",
+    "hardmax",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "softmax_jacobian",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "inverse_softmax",
 ]

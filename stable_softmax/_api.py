@@ -109,7 +109,9 @@ def _run_accurate(function: str, x: np.ndarray, out: np.ndarray, c: tuple[float,
     serial, parallel = ACCURATE_DRIVERS[function]
     rows, n = x.shape
     if _rows_on_threads(rows, n):
-        chunks = (numba.get_num_threads(),) if function == "softmax" else ()  # one scratch per thread
+        chunks = (
+            (numba.get_num_threads(),) if function == "softmax" else ()
+        )  # one scratch per thread
         with _parallel_launch():
             parallel(x, out, *c, *chunks)
     else:

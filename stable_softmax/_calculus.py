@@ -1,6 +1,7 @@
 """The softmax calculus: hardmax, cross-entropy and its gradient, the Jacobian,
 vector-Jacobian products and the inverse. Validate, lay out as rows, call a
-kernel of :mod:`stable_softmax.kernels.calculus`, lay back."""
+kernel of :mod:`stable_softmax.kernels.calculus`, lay back.
+"""
 
 from __future__ import annotations
 

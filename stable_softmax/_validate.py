@@ -37,14 +37,18 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as exc:
-        raise TypeError(f"{name} could not be converted to a numeric array ({exc}); {_CAST_HINT}") from exc
+        raise TypeError(
+            f"{name} could not be converted to a numeric array ({exc}); {_CAST_HINT}"
+        ) from exc
     dtype = arr.dtype
     if dtype in (np.float32, np.float64):
         return arr
     if dtype.kind in "biu":
         return arr.astype(np.float64)
     if dtype == np.float16:
-        raise TypeError(f"{name} has dtype float16, which is not supported; pass x.astype(np.float32)")
+        raise TypeError(
+            f"{name} has dtype float16, which is not supported; pass x.astype(np.float32)"
+        )
     if dtype.kind == "c":
         raise TypeError(
             f"{name} has complex dtype {dtype}; softmax needs real logits: "
@@ -52,7 +56,9 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
         )
     if dtype.kind == "f":
         raise TypeError(f"{name} has dtype {dtype}, which is not supported; {_CAST_HINT}")
-    raise TypeError(f"{name} has dtype {dtype} (kind {dtype.kind!r}), not a real number type; {_CAST_HINT}")
+    raise TypeError(
+        f"{name} has dtype {dtype} (kind {dtype.kind!r}), not a real number type; {_CAST_HINT}"
+    )
 
 
 def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
@@ -83,7 +89,9 @@ def check_method(function: str, method) -> str:
     """Return ``method`` if ``function`` has it, else raise ``ValueError`` listing the valid ones."""
     valid = METHODS[function]
     if method not in valid:
-        raise ValueError(f"unknown method {method!r} for {function}; valid methods are {', '.join(map(repr, valid))}")
+        raise ValueError(
+            f"unknown method {method!r} for {function}; valid methods are {', '.join(map(repr, valid))}"
+        )
     return method
 
 
@@ -97,7 +105,9 @@ def scale_factor(beta, base, dtype: np.dtype) -> np.floating:
     """
     beta_f = _finite_real("beta", beta)
     if not beta_f > 0:
-        raise ValueError(f"beta must be > 0, got {beta!r}; for softmin pass -x with a positive beta")
+        raise ValueError(
+            f"beta must be > 0, got {beta!r}; for softmin pass -x with a positive beta"
+        )
     c = beta_f
     if base is not None:
         base_f = _finite_real("base", base)
@@ -117,7 +127,9 @@ def scale_factor(beta, base, dtype: np.dtype) -> np.floating:
 
 def _finite_real(name: str, value) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a real number, got {value!r} of type {type(value).__name__}"
+        )
     result = float(value)
     if not math.isfinite(result):
         raise ValueError(f"{name} must be finite, got {value!r}")
@@ -151,12 +163,14 @@ class Rows:
     n: int
 
     @classmethod
-    def of(cls, shape: tuple[int, ...], axes: tuple[int, ...]) -> "Rows":
+    def of(cls, shape: tuple[int, ...], axes: tuple[int, ...]) -> Rows:
         kept = tuple(i for i in range(len(shape)) if i not in axes)
         perm = kept + axes
         moved = tuple(shape[i] for i in perm)
         kept_shape = tuple(shape[i] for i in kept)
-        return cls(perm, moved, kept_shape, math.prod(kept_shape), math.prod(shape[i] for i in axes))
+        return cls(
+            perm, moved, kept_shape, math.prod(kept_shape), math.prod(shape[i] for i in axes)
+        )
 
     def view(self, a: np.ndarray) -> np.ndarray | None:
         """``a`` as ``(rows, n)`` without copying, or None when that is impossible."""
@@ -192,7 +206,9 @@ REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
 def class_axis(axis, ndim: int, name: str) -> int:
     """Return the one class axis of an ``ndim``-d array ``name`` as a non-negative int."""
     if ndim == 0:
-        raise ValueError(f"{name} is 0-d; it needs a class axis: pass an array with at least one dimension")
+        raise ValueError(
+            f"{name} is 0-d; it needs a class axis: pass an array with at least one dimension"
+        )
     if isinstance(axis, (tuple, list)) or axis is None:
         raise TypeError(f"axis must be a single int (the class axis of {name}), got {axis!r}")
     return normalize_axis(axis, ndim)[0]
@@ -201,7 +217,9 @@ def class_axis(axis, ndim: int, name: str) -> int:
 def check_reduction(reduction) -> str:
     """Return ``reduction`` if it is one of :data:`REDUCTIONS`, else raise ``ValueError``."""
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(f"unknown reduction {reduction!r}; valid reductions are {', '.join(map(repr, REDUCTIONS))}")
+        raise ValueError(
+            f"unknown reduction {reduction!r}; valid reductions are {', '.join(map(repr, REDUCTIONS))}"
+        )
     return reduction
 
 
@@ -307,7 +325,9 @@ def check_nonnegative(name: str, arr: np.ndarray) -> None:
         )
 
 
-def row_offsets(C, shape: tuple[int, ...], axes: tuple[int, ...], layout: Rows, dtype: np.dtype) -> np.ndarray:
+def row_offsets(
+    C, shape: tuple[int, ...], axes: tuple[int, ...], layout: Rows, dtype: np.dtype
+) -> np.ndarray:
     """One constant per slice: ``C`` as ``layout.rows`` values in ``dtype``.
 
     ``C`` is a finite real number, or an array of the shape without ``axes``

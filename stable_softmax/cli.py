@@ -79,7 +79,9 @@ def _check_names(parser, option: str, given: list[str] | None, valid) -> list[st
         return valid
     unknown = [g for g in given if g not in valid]
     if unknown:
-        parser.error(f"{option}: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(valid)}")
+        parser.error(
+            f"{option}: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(valid)}"
+        )
     return list(dict.fromkeys(given))
 
 
@@ -96,7 +98,9 @@ def _selection(parser, args) -> tuple[dict[str, tuple[str, ...]], list[str], lis
         unknown = [m for m in args.methods if m not in known]
         if unknown:
             valid = "; ".join(f"{f}: {', '.join(ss.METHODS[f])}" for f in functions)
-            parser.error(f"--methods: {', '.join(map(repr, unknown))} not a method of the chosen functions ({valid})")
+            parser.error(
+                f"--methods: {', '.join(map(repr, unknown))} not a method of the chosen functions ({valid})"
+            )
         chosen = {f: tuple(m for m in ms if m in args.methods) for f, ms in chosen.items()}
         empty = [f for f, ms in chosen.items() if not ms]
         if empty:
@@ -121,7 +125,9 @@ def _report(args: argparse.Namespace) -> int:
     groups = sweep.group_cells(cells)
     total = sum(sweep.group_cost(g) for g in groups)
     if not cells:
-        print(f"{args.prog}: error: the selection leaves no grid cell (see --help)", file=sys.stderr)
+        print(
+            f"{args.prog}: error: the selection leaves no grid cell (see --help)", file=sys.stderr
+        )
         return 2
     start = time.monotonic()
     dask, dask_errors = None, ()
@@ -152,8 +158,11 @@ def _report(args: argparse.Namespace) -> int:
             else:
                 records = dask.run(cells, progress=progress)
                 if dask.ship:
-                    print(f"reference rows: {dask.rows_sent} sent to the workers, {dask.rows_received} "
-                          "stored from them", file=sys.stderr)
+                    print(
+                        f"reference rows: {dask.rows_sent} sent to the workers, {dask.rows_received} "
+                        "stored from them",
+                        file=sys.stderr,
+                    )
     except KeyboardInterrupt:
         progress.close()
         print(
@@ -169,8 +178,11 @@ def _report(args: argparse.Namespace) -> int:
     progress.close()
     failures = report.failed(records)
     if failures:
-        print(f"{len(failures)} of {len(records)} cells failed (first: {failures[0]['error']}); "
-              "they are listed in report.md and report.json", file=sys.stderr)
+        print(
+            f"{len(failures)} of {len(records)} cells failed (first: {failures[0]['error']}); "
+            "they are listed in report.md and report.json",
+            file=sys.stderr,
+        )
     print("thresholds, course-material checks, plots ...", file=sys.stderr)
     table = thresholds.threshold_table(functions, dtypes, grid.threshold_betas)
     course = report.course_checks()
@@ -204,7 +216,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="stable-softmax", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="stable-softmax",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     demo = sub.add_parser("demo", help="naive vs shifted vs lse softmax at extreme logits")
     demo.set_defaults(run=_demo)
@@ -216,36 +232,91 @@ def build_parser() -> argparse.ArgumentParser:
         "overflow/underflow thresholds, and write report.md, report.json, report.csv and PNG plots.",
     )
     size = rep.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="the default grid: minutes on 2 cores, cold cache")
-    size.add_argument("--full", action="store_true", help="n up to 262144, beta to 1e6, all bases: hours")
-    rep.add_argument("--out", type=_path, default=_path("softmax-report"), metavar="DIR",
-                     help="output directory (default ./softmax-report)")
-    rep.add_argument("--dtypes", type=_names, metavar="LIST", help="comma-separated: float32,float64 (default both)")
-    rep.add_argument("--functions", type=_names, metavar="LIST", help="comma-separated: softmax,log_softmax,logsumexp")
-    rep.add_argument("--methods", type=_names, metavar="LIST", help="comma-separated method names (default all)")
-    rep.add_argument("--families", type=_names, metavar="LIST", help="comma-separated input families (default all)")
-    rep.add_argument("--seed", type=_seed, default=0, help="seed of the input generator (default 0)")
-    rep.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                     help="local worker processes, or the size of --cluster local (default: all cores); "
-                     "1 runs in this process")
+    size.add_argument(
+        "--quick", action="store_true", help="the default grid: minutes on 2 cores, cold cache"
+    )
+    size.add_argument(
+        "--full", action="store_true", help="n up to 262144, beta to 1e6, all bases: hours"
+    )
+    rep.add_argument(
+        "--out",
+        type=_path,
+        default=_path("softmax-report"),
+        metavar="DIR",
+        help="output directory (default ./softmax-report)",
+    )
+    rep.add_argument(
+        "--dtypes",
+        type=_names,
+        metavar="LIST",
+        help="comma-separated: float32,float64 (default both)",
+    )
+    rep.add_argument(
+        "--functions",
+        type=_names,
+        metavar="LIST",
+        help="comma-separated: softmax,log_softmax,logsumexp",
+    )
+    rep.add_argument(
+        "--methods", type=_names, metavar="LIST", help="comma-separated method names (default all)"
+    )
+    rep.add_argument(
+        "--families",
+        type=_names,
+        metavar="LIST",
+        help="comma-separated input families (default all)",
+    )
+    rep.add_argument(
+        "--seed", type=_seed, default=0, help="seed of the input generator (default 0)"
+    )
+    rep.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="local worker processes, or the size of --cluster local (default: all cores); "
+        "1 runs in this process",
+    )
     where = rep.add_mutually_exclusive_group()
-    where.add_argument("--cluster", choices=["local"],
-                       help="run the cells on a Dask LocalCluster of --workers processes "
-                       '(needs pip install "stable_softmax[distributed]")')
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run the cells on the workers of a running Dask scheduler, e.g. tcp://host:8786")
+    where.add_argument(
+        "--cluster",
+        choices=["local"],
+        help="run the cells on a Dask LocalCluster of --workers processes "
+        '(needs pip install "stable_softmax[distributed]")',
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the cells on the workers of a running Dask scheduler, e.g. tcp://host:8786",
+    )
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     rep.set_defaults(run=_report, parser=rep)
     bench = sub.add_parser(
         "bench",
         help="speed of every softmax method as ratios to np.copyto, scipy and torch, measured in one run",
     )
-    bench.add_argument("--shapes", type=_names, metavar="LIST",
-                       help="comma-separated ROWSxN (default 4096x1024,64x65536,4x4194304)")
-    bench.add_argument("--dtypes", type=_names, metavar="LIST", help="comma-separated: float32,float64 (default both)")
-    bench.add_argument("--threads", type=_names, metavar="LIST", help="comma-separated thread counts (default 1,2)")
-    bench.add_argument("--budget", type=float, default=0.3, metavar="SECONDS",
-                       help="time spent repeating each measurement (default 0.3)")
+    bench.add_argument(
+        "--shapes",
+        type=_names,
+        metavar="LIST",
+        help="comma-separated ROWSxN (default 4096x1024,64x65536,4x4194304)",
+    )
+    bench.add_argument(
+        "--dtypes",
+        type=_names,
+        metavar="LIST",
+        help="comma-separated: float32,float64 (default both)",
+    )
+    bench.add_argument(
+        "--threads", type=_names, metavar="LIST", help="comma-separated thread counts (default 1,2)"
+    )
+    bench.add_argument(
+        "--budget",
+        type=float,
+        default=0.3,
+        metavar="SECONDS",
+        help="time spent repeating each measurement (default 0.3)",
+    )
     bench.set_defaults(run=_bench, parser=bench)
     return parser
 
@@ -260,18 +331,30 @@ def _bench(args: argparse.Namespace) -> int:
 
     parser = args.parser
     try:
-        shapes = tuple(tuple(int(v) for v in s.split("x")) for s in args.shapes) if args.shapes else bench.SHAPES
+        shapes = (
+            tuple(tuple(int(v) for v in s.split("x")) for s in args.shapes)
+            if args.shapes
+            else bench.SHAPES
+        )
         threads = tuple(int(t) for t in args.threads) if args.threads else (1, 2)
     except ValueError:
         parser.error("--shapes takes ROWSxN items like 4096x1024 and --threads whole numbers")
     if any(len(s) != 2 or min(s) < 1 for s in shapes) or min(threads) < 1:
         parser.error("--shapes items need two positive sizes and --threads positive counts")
-    dtypes = tuple(_check_names(parser, "--dtypes", args.dtypes, bench.DTYPES)) if args.dtypes else bench.DTYPES
+    dtypes = (
+        tuple(_check_names(parser, "--dtypes", args.dtypes, bench.DTYPES))
+        if args.dtypes
+        else bench.DTYPES
+    )
     if max(threads) > numba.config.NUMBA_NUM_THREADS:
-        parser.error(f"--threads {max(threads)} exceeds the {numba.config.NUMBA_NUM_THREADS} threads Numba has here")
+        parser.error(
+            f"--threads {max(threads)} exceeds the {numba.config.NUMBA_NUM_THREADS} threads Numba has here"
+        )
     timings = bench.run(shapes, dtypes, threads, budget=args.budget)
-    print(f"stable-softmax bench, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-          f"{numba.config.NUMBA_NUM_THREADS} cores; best of repeats; ratios measured in this run")
+    print(
+        f"stable-softmax bench, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+        f"{numba.config.NUMBA_NUM_THREADS} cores; best of repeats; ratios measured in this run"
+    )
     print(bench.format_table(timings))
     return 0
 
@@ -296,8 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.out.exists() and not args.out.is_dir():
             report_parser.error(f"--out {args.out} exists and is not a directory")
         if args.scheduler and args.workers:
-            report_parser.error("--workers sizes local processes or --cluster local; with --scheduler the "
-                                "scheduler's workers run the cells")
+            report_parser.error(
+                "--workers sizes local processes or --cluster local; with --scheduler the "
+                "scheduler's workers run the cells"
+            )
     with np.errstate(all="ignore"):
         return args.run(args)
 

@@ -113,7 +113,9 @@ def test_shifted_fails_where_accurate_holds():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dominant_log_softmax_is_nonzero(dtype):
-    gaps = np.array([20.0, 40.0, 80.0, 100.0] if dtype == np.float32 else [40.0, 100.0, 500.0, 720.0, 740.0])
+    gaps = np.array(
+        [20.0, 40.0, 80.0, 100.0] if dtype == np.float32 else [40.0, 100.0, 500.0, 720.0, 740.0]
+    )
     x = np.stack([np.array([0.0, -g, -g - 1.0]) for g in gaps]).astype(dtype)
     ref = reference.log_softmax(x)
     got = ss.log_softmax(x, method="accurate")
@@ -212,8 +214,11 @@ def test_threads_give_the_serial_bits(dtype):
 @pytest.mark.parametrize("scale", [3.0, 30.0])
 def test_long_float32_rows_recompute_their_terms(scale):
     """float32 softmax rows longer than ``_KEEP32`` recompute their terms in the output pass
-    instead of keeping them in a row of scratch: still within 1 ULP."""
-    _check(_family("spread", 2, accurate._KEEP32 + 3, np.float32, scale=scale), functions=["softmax"])
+    instead of keeping them in a row of scratch: still within 1 ULP.
+    """
+    _check(
+        _family("spread", 2, accurate._KEEP32 + 3, np.float32, scale=scale), functions=["softmax"]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -225,7 +230,13 @@ def test_exp_dd_relative_error():
     # (below exp(-700) the low part nears the subnormal range and the relative
     # error of the pair grows to 2^-1075 / exp(t): see test_exp_dd_edges)
     rng = np.random.default_rng(3)
-    th = np.concatenate([rng.uniform(-700.0, 709.0, 3000), rng.uniform(-1.0, 1.0, 1000), rng.uniform(-1e-6, 1e-6, 200)])
+    th = np.concatenate(
+        [
+            rng.uniform(-700.0, 709.0, 3000),
+            rng.uniform(-1.0, 1.0, 1000),
+            rng.uniform(-1e-6, 1e-6, 200),
+        ]
+    )
     tl = rng.uniform(-1.0, 1.0, th.size) * np.abs(th) * 2.0**-54
     worst = mpmath.mpf(0)
     with mpmath.workprec(200):

@@ -38,7 +38,9 @@ def _rows(dtype, n, rows=16, sigma=2.0, seed=0):
 @pytest.mark.parametrize("n", [1, 2, 8, 64])
 def test_matches_scipy_on_finite_inputs(function, method, dtype, n):
     if (function, method, n) == ("log_softmax", "naive", 1):
-        pytest.skip("exact result 0, naive error about u absolute: see test_naive_log_softmax_of_one_element")
+        pytest.skip(
+            "exact result 0, naive error about u absolute: see test_naive_log_softmax_of_one_element"
+        )
     x = _rows(dtype, n)
     got = getattr(ss, function)(x, method=method)
     expected = np.asarray(FUNCTIONS[function](x.astype(np.float64), axis=-1)).astype(dtype)
@@ -59,7 +61,11 @@ def _allowed_ulps(function, x, expected):
     dtype = x.dtype.type
     u = np.finfo(dtype).eps / 2
     lse = sp.logsumexp(x.astype(np.float64), axis=-1, keepdims=True)
-    scale = np.abs(x) + np.abs(lse) if function == "log_softmax" else np.abs(lse[..., 0]) + np.abs(x).max(axis=-1)
+    scale = (
+        np.abs(x) + np.abs(lse)
+        if function == "log_softmax"
+        else np.abs(lse[..., 0]) + np.abs(x).max(axis=-1)
+    )
     absolute = (scale + x.shape[-1] + 2) * u
     ulp_of_result = np.spacing(np.abs(expected).astype(dtype))
     with np.errstate(over="ignore"):  # an exact 0 has a subnormal ULP: any error is allowed there
@@ -151,11 +157,24 @@ def _apply_per_slice(function, x, axes, **kw):
     rows = [getattr(ss, function)(row, **kw) for row in flat]
     if function == "logsumexp":
         return np.array(rows, dtype=x.dtype).reshape([x.shape[i] for i in kept])
-    return np.transpose(np.array(rows, dtype=x.dtype).reshape(moved.shape), np.argsort(kept + list(axes)))
+    return np.transpose(
+        np.array(rows, dtype=x.dtype).reshape(moved.shape), np.argsort(kept + list(axes))
+    )
 
 
 @pytest.mark.parametrize("function", list(FUNCTIONS))
-@pytest.mark.parametrize("axis,axes", [(0, (0,)), (1, (1,)), (-1, (2,)), (-3, (0,)), ((0, 2), (0, 2)), ((2, 0), (0, 2)), (None, (0, 1, 2))])
+@pytest.mark.parametrize(
+    "axis,axes",
+    [
+        (0, (0,)),
+        (1, (1,)),
+        (-1, (2,)),
+        (-3, (0,)),
+        ((0, 2), (0, 2)),
+        ((2, 0), (0, 2)),
+        (None, (0, 1, 2)),
+    ],
+)
 def test_axis_forms(function, axis, axes):
     x = np.random.default_rng(3).normal(size=(3, 4, 5))
     got = getattr(ss, function)(x, axis=axis)
@@ -180,13 +199,19 @@ def test_logsumexp_keepdims_and_scalar(function):
 @pytest.mark.parametrize("axis", [0, -1, None])
 def test_layouts_give_the_contiguous_result(function, order, axis):
     base = np.random.default_rng(5).normal(size=(6, 10)).astype(np.float32)
-    x = {"F": np.asfortranarray(base), "strided": np.repeat(base, 2, axis=1)[:, ::2], "negative": base[::-1, ::-1].copy()[::-1, ::-1]}[order]
+    x = {
+        "F": np.asfortranarray(base),
+        "strided": np.repeat(base, 2, axis=1)[:, ::2],
+        "negative": base[::-1, ::-1].copy()[::-1, ::-1],
+    }[order]
     np.testing.assert_array_equal(x, base)
     f = getattr(ss, function)
     np.testing.assert_array_equal(f(x, axis=axis), f(np.ascontiguousarray(base), axis=axis))
 
 
-@pytest.mark.parametrize("shape,axis", [((0,), -1), ((3, 0), -1), ((0, 4), -1), ((0, 4), 0), ((3, 0), None)])
+@pytest.mark.parametrize(
+    "shape,axis", [((0,), -1), ((3, 0), -1), ((0, 4), -1), ((0, 4), 0), ((3, 0), None)]
+)
 def test_empty_inputs(shape, axis):
     x = np.empty(shape, dtype=np.float32)
     assert ss.softmax(x, axis=axis).shape == shape
@@ -206,19 +231,24 @@ def test_zero_dimensional_input_with_axis_none():
         ss.softmax(np.float64(1.0))
 
 
-@pytest.mark.parametrize("x", [[1, 2, 3], np.array([1, 2, 3], dtype=np.int8), np.array([True, False])])
+@pytest.mark.parametrize(
+    "x", [[1, 2, 3], np.array([1, 2, 3], dtype=np.int8), np.array([True, False])]
+)
 def test_ints_and_bools_compute_in_float64(x):
     got = ss.softmax(x)
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, ss.softmax(np.asarray(x, dtype=np.float64)))
 
 
-@pytest.mark.parametrize("bad,hint", [
-    (np.ones(3, np.float16), "float32"),
-    (np.ones(3, np.complex128), "real"),
-    (np.array([1, "a"], dtype=object), "astype"),
-    (np.array(["a", "b"]), "astype"),
-])
+@pytest.mark.parametrize(
+    "bad,hint",
+    [
+        (np.ones(3, np.float16), "float32"),
+        (np.ones(3, np.complex128), "real"),
+        (np.array([1, "a"], dtype=object), "astype"),
+        (np.array(["a", "b"]), "astype"),
+    ],
+)
 @pytest.mark.parametrize("function", list(FUNCTIONS))
 def test_unsupported_dtypes_raise_type_error_with_a_hint(function, bad, hint):
     with pytest.raises(TypeError, match=hint):
@@ -300,5 +330,9 @@ def test_input_is_never_written(function, method):
 
 def test_worked_example_from_the_course_material():
     # The design brief's worked example, given to 4 decimals.
-    np.testing.assert_allclose(ss.softmax([2, 4, 2, 1]), [0.1025, 0.7573, 0.1025, 0.0377], atol=5e-5)
-    np.testing.assert_allclose(ss.softmax([2, 4, 2, 1], base=2), [0.1538, 0.6154, 0.1538, 0.0769], atol=5e-5)
+    np.testing.assert_allclose(
+        ss.softmax([2, 4, 2, 1]), [0.1025, 0.7573, 0.1025, 0.0377], atol=5e-5
+    )
+    np.testing.assert_allclose(
+        ss.softmax([2, 4, 2, 1], base=2), [0.1538, 0.6154, 0.1538, 0.0769], atol=5e-5
+    )

@@ -10,9 +10,14 @@ import pytest
 SUITE = Path(__file__).resolve().parent.parent / "asv_benchmarks"
 
 
-@pytest.mark.skipif(shutil.which("asv") is None and not (Path(sys.executable).parent / "asv").exists(), reason="asv not installed")
+@pytest.mark.skipif(
+    shutil.which("asv") is None and not (Path(sys.executable).parent / "asv").exists(),
+    reason="asv not installed",
+)
 def test_asv_check_finds_no_problems():
     asv = shutil.which("asv") or str(Path(sys.executable).parent / "asv")
-    result = subprocess.run([asv, "check", "--python=same"], cwd=SUITE, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [asv, "check", "--python=same"], cwd=SUITE, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No problems found" in result.stdout

@@ -73,7 +73,10 @@ def _spawn(script: str, args: list[str], cache: Path) -> subprocess.Popen:
     env = dict(os.environ, STABLE_SOFTMAX_REFERENCE_CACHE=str(cache))
     return subprocess.Popen(
         [sys.executable, "-W", "error", "-c", script, *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -89,7 +92,9 @@ def _finish(procs) -> list[str]:
 def test_two_processes_hammering_the_same_keys_never_read_a_torn_entry(tmp_path):
     cache = tmp_path / "cache"
     go = tmp_path / "go"
-    procs = [_spawn(_HAMMER, [str(go), str(KEYS), str(ROUNDS), str(seed)], cache) for seed in (1, 2)]
+    procs = [
+        _spawn(_HAMMER, [str(go), str(KEYS), str(ROUNDS), str(seed)], cache) for seed in (1, 2)
+    ]
     time.sleep(0.5)
     go.touch()  # start both together
     counts = [json.loads(line) for line in _finish(procs)]
@@ -99,7 +104,9 @@ def test_two_processes_hammering_the_same_keys_never_read_a_torn_entry(tmp_path)
         assert c["missing_after_write"] == 0, counts
         assert c["hits"] + c["misses"] == c["reads"]
         assert c["writes"] > KEYS * ROUNDS // 4
-    leftovers = [p.name for p in cache.rglob("*") if p.is_file() and not p.name.endswith(_cache.SUFFIX)]
+    leftovers = [
+        p.name for p in cache.rglob("*") if p.is_file() and not p.name.endswith(_cache.SUFFIX)
+    ]
     assert not leftovers, f"temporary files left behind: {leftovers[:5]}"
     assert len(list(cache.rglob("*" + _cache.SUFFIX))) == KEYS
 
@@ -136,13 +143,17 @@ def test_two_processes_computing_the_same_rows_agree(tmp_path):
     # the same as an uncached computation in this process
     rng = np.random.default_rng(7)
     x64 = rng.standard_normal((12, 9)) * 20
-    expected = [reference.softmax(x64), reference.log_softmax(x64.astype(np.float32), axis=0), reference.logsumexp(x64, beta=3.0)]
+    expected = [
+        reference.softmax(x64),
+        reference.log_softmax(x64.astype(np.float32), axis=0),
+        reference.logsumexp(x64, beta=3.0),
+    ]
     assert first.split("|")[:3] == [a.tobytes().hex() for a in expected]
     assert first.split("|")[3:6] == first.split("|")[:3]
     # every entry on disk is intact
     for entry in cache.rglob("*" + _cache.SUFFIX):
         blob = entry.read_bytes()
         assert blob.startswith(_cache.MAGIC)
-        header = json.loads(blob[len(_cache.MAGIC): blob.index(b"\n", len(_cache.MAGIC))])
-        payload = blob[blob.index(b"\n", len(_cache.MAGIC)) + 1:]
+        header = json.loads(blob[len(_cache.MAGIC) : blob.index(b"\n", len(_cache.MAGIC))])
+        payload = blob[blob.index(b"\n", len(_cache.MAGIC)) + 1 :]
         assert len(payload) == header["count"] * np.dtype(header["dtype"]).itemsize

@@ -87,7 +87,9 @@ def test_base_a_equals_beta_ln_a(base, dtype):
             expected.append([float(w / total) for w in powers])
     expected = np.array(expected).astype(dtype)
     # Rounding c = ln a to the dtype adds |c (x_j - m)| u to the shifted bound.
-    bound = _softmax_bound(x, math.log(base)) + 2 + math.log(base) * np.ptp(x.astype(float), axis=-1)
+    bound = (
+        _softmax_bound(x, math.log(base)) + 2 + math.log(base) * np.ptp(x.astype(float), axis=-1)
+    )
     assert np.all(ulp_distance(by_base, expected) <= bound[:, None])
 
 
@@ -130,7 +132,10 @@ def test_beta_to_infinity_reaches_hardmax_exactly(k, dtype):
     np.testing.assert_array_equal(ss.softmax(x, beta=1e6), limit)
     # ... and on the way the mass off the maxima, R / (k + R) with
     # R = sum exp(beta (x_j - max)), falls monotonically to 0.
-    rest = [ss.softmax(x, beta=b)[x < x.max()].astype(float).sum() for b in (0.5, 1, 4, 16, 64, 1e3, 1e6)]
+    rest = [
+        ss.softmax(x, beta=b)[x < x.max()].astype(float).sum()
+        for b in (0.5, 1, 4, 16, 64, 1e3, 1e6)
+    ]
     assert all(a > b for a, b in zip(rest, rest[1:-1])) and rest[-1] == 0.0
 
 
@@ -185,7 +190,9 @@ def test_cross_entropy_is_negated_log_softmax(dtype):
     soft = ss.cross_entropy(x, onehot, axis=1, beta=2.0, base=3.0)
     np.testing.assert_array_equal(soft, ce)
     # uint8 labels, and a 1-D row gives a numpy scalar
-    np.testing.assert_array_equal(ss.cross_entropy(x, labels.astype(np.uint8), axis=1, beta=2.0, base=3.0), ce)
+    np.testing.assert_array_equal(
+        ss.cross_entropy(x, labels.astype(np.uint8), axis=1, beta=2.0, base=3.0), ce
+    )
     scalar = ss.cross_entropy(x[0, :, 0], labels[0, 0])
     assert isinstance(scalar, np.floating) and scalar.dtype == dtype
 
@@ -251,17 +258,23 @@ def test_cross_entropy_reductions(dtype):
 
 def test_cross_entropy_label_errors():
     x = np.zeros((2, 3, 4))
-    with pytest.raises(ValueError, match=r"labels\[1, 2\] = -1 .*\[0, 3\).*negative indices are not allowed"):
+    with pytest.raises(
+        ValueError, match=r"labels\[1, 2\] = -1 .*\[0, 3\).*negative indices are not allowed"
+    ):
         ss.cross_entropy(x, np.array([[0, 0, 0, 0], [0, 1, -1, 2]]), axis=1)
     with pytest.raises(ValueError, match=r"labels\[0, 2\] = 4 .*\[0, 4\).*only 4 classes"):
         ss.cross_entropy(x, np.array([[0, 0, 4], [0, 0, 0]], np.int16), axis=2)
     with pytest.raises(TypeError, match=r"class indices and need an integer dtype, got float64"):
         ss.cross_entropy(x, np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"labels has shape \(3,\); expected \(2, 3\) .* or \(2, 3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"labels has shape \(3,\); expected \(2, 3\) .* or \(2, 3, 4\)"
+    ):
         ss.cross_entropy(x, np.zeros(3, int))
     q = np.full((2, 3, 4), 0.25)
     q[1, 2, 3] = 0.3
-    with pytest.raises(ValueError, match=r"labels\[1, 2, :\] sums to 1.05, not 1 \(tolerance 1.5e-08"):
+    with pytest.raises(
+        ValueError, match=r"labels\[1, 2, :\] sums to 1.05, not 1 \(tolerance 1.5e-08"
+    ):
         ss.cross_entropy(x, q)
     q[1, 2, 3] = -0.25
     with pytest.raises(ValueError, match=r"labels\[1, 2, 3\] = -0.25 is not a probability"):
@@ -311,7 +324,9 @@ def test_gradient_equals_mpmath_derivative(beta, base, dtype):
     assert np.all(ulp_distance(grad, expected) <= bound[:, None])
     # the label entry is the only negative one, and each row sums to ~0
     assert np.all((grad < 0) == (np.arange(6)[None, :] == np.array(labels)[:, None]))
-    assert np.all(np.abs(grad.astype(float).sum(axis=-1)) <= c * 6 * _softmax_bound(x, c) * _u(dtype))
+    assert np.all(
+        np.abs(grad.astype(float).sum(axis=-1)) <= c * 6 * _softmax_bound(x, c) * _u(dtype)
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -320,7 +335,10 @@ def test_gradient_against_reference(n, dtype):
     x = _logits(dtype, (12, n), seed=6 + n)
     rng = np.random.default_rng(n)
     labels = rng.integers(0, n, 12)
-    got, ref = ss.cross_entropy_grad(x, labels, beta=1.5), ref_cross_entropy_grad(x, labels, beta=1.5)
+    got, ref = (
+        ss.cross_entropy_grad(x, labels, beta=1.5),
+        ref_cross_entropy_grad(x, labels, beta=1.5),
+    )
     bound = _softmax_bound(x, 1.5) + 1
     assert np.all(ulp_distance(got, ref) <= bound[:, None])
     # soft labels cancel (p_j - q_j): absolute error c (bound u p_j + u |p_j - q_j|)
@@ -381,7 +399,10 @@ def test_jacobian_equals_mpmath_derivative_of_softmax(dtype):
             return lambda *z: mpmath.exp(z[i]) / mpmath.fsum(mpmath.exp(v) for v in z)
 
         expected = [
-            [float(mpmath.diff(component(i), xs, tuple(int(k == j) for k in range(6)))) for j in range(6)]
+            [
+                float(mpmath.diff(component(i), xs, tuple(int(k == j) for k in range(6))))
+                for j in range(6)
+            ]
             for i in range(6)
         ]
     # p carries the softmax error (n + 2 + 2 spread) u, then two roundings
@@ -408,7 +429,9 @@ def test_vjp_equals_jacobian_transpose_times_g(dtype):
         exact = np.array([float(a * (b - dot)) for a, b in zip(pe, ge)])
         # |error| <= 3 u |p_j| (|g_j| + sum |g_k p_k|): compensated dot, one
         # subtraction, one product
-        limit = 3 * _u(dtype) * np.abs(prow.astype(float)) * (np.abs(grow) + np.abs(grow * prow).sum())
+        limit = (
+            3 * _u(dtype) * np.abs(prow.astype(float)) * (np.abs(grow) + np.abs(grow * prow).sum())
+        )
         assert np.all(np.abs(out - exact) <= limit)
     matrix = np.einsum("rij,ri->rj", ss.softmax_jacobian(p).astype(float), g.astype(float))
     np.testing.assert_allclose(vjp, matrix, rtol=0, atol=20 * _u(dtype))
@@ -427,17 +450,23 @@ def test_log_softmax_vjp(dtype):
         exact = []
         for ls, gs in zip(logp, g):
             total = mpmath.fsum(map(float, gs))
-            exact.append([float(mpmath.mpf(float(b)) - mpmath.exp(float(a)) * total) for a, b in zip(ls, gs)])
+            exact.append(
+                [float(mpmath.mpf(float(b)) - mpmath.exp(float(a)) * total) for a, b in zip(ls, gs)]
+            )
         exact = np.array(exact)
     limit = 4 * _u(dtype) * (np.abs(g) + np.abs(g).sum(axis=-1, keepdims=True))
     assert np.all(np.abs(vjp - exact) <= limit)
     # the VJP of log_softmax is the VJP of softmax with g / p (chain rule)
     p = np.exp(logp.astype(float))
-    np.testing.assert_allclose(vjp, ss.softmax_vjp(p, g / p), rtol=0, atol=50 * _u(dtype) * np.abs(g).sum())
+    np.testing.assert_allclose(
+        vjp, ss.softmax_vjp(p, g / p), rtol=0, atol=50 * _u(dtype) * np.abs(g).sum()
+    )
 
 
 def test_vjp_shape_errors():
-    with pytest.raises(ValueError, match=r"g has shape \(3,\), expected \(2, 3\) \(the shape of p\)"):
+    with pytest.raises(
+        ValueError, match=r"g has shape \(3,\), expected \(2, 3\) \(the shape of p\)"
+    ):
         ss.softmax_vjp(np.zeros((2, 3)), np.zeros(3))
     with pytest.raises(ValueError, match="the shape of logp"):
         ss.log_softmax_vjp(np.zeros((2, 3)), np.zeros((3, 2)))
@@ -460,19 +489,28 @@ def test_inverse_recovers_logits_up_to_one_constant_per_row(dtype):
     # C = logsumexp(z) removes the constant
     again = ss.inverse_softmax(ss.softmax(z), C=ss.logsumexp(z))
     assert np.all(np.abs(again - z) <= limit)
-    np.testing.assert_array_equal(again, ss.inverse_softmax(ss.softmax(z), C=ss.logsumexp(z, keepdims=True)))
+    np.testing.assert_array_equal(
+        again, ss.inverse_softmax(ss.softmax(z), C=ss.logsumexp(z, keepdims=True))
+    )
     # and softmax undoes it: softmax(ln w) = w / sum(w) for weights w
     w = np.abs(z) + 0.5
-    assert ulp_distance(ss.softmax(ss.inverse_softmax(w)), w / w.sum(axis=-1, keepdims=True)).max() <= 24
+    assert (
+        ulp_distance(ss.softmax(ss.inverse_softmax(w)), w / w.sum(axis=-1, keepdims=True)).max()
+        <= 24
+    )
 
 
 def test_inverse_special_values_and_errors():
-    np.testing.assert_array_equal(ss.inverse_softmax([0.0, 1.0, np.inf], C=2.0), [-np.inf, 2.0, np.inf])
+    np.testing.assert_array_equal(
+        ss.inverse_softmax([0.0, 1.0, np.inf], C=2.0), [-np.inf, 2.0, np.inf]
+    )
     assert np.isnan(ss.inverse_softmax([np.nan, 0.5])[0])
     assert ss.inverse_softmax(np.array([0.5], np.float32)).dtype == np.float32
     with pytest.raises(ValueError, match=r"p\[1, 0\] = -0.5 is negative"):
         ss.inverse_softmax([[0.5, 0.5], [-0.5, 1.5]])
-    with pytest.raises(ValueError, match=r"C has shape \(3,\); expected a scalar, \(2,\) or \(2, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"C has shape \(3,\); expected a scalar, \(2,\) or \(2, 1\)"
+    ):
         ss.inverse_softmax(np.full((2, 2), 0.5), C=np.zeros(3))
     with pytest.raises(ValueError, match="C must be finite"):
         ss.inverse_softmax([0.5, 0.5], C=np.inf)
@@ -495,7 +533,9 @@ def _user_cross_entropy(x, labels, beta):
 def test_kernels_from_user_parallel_code(dtype):
     x = _logits(dtype, (32, 9), seed=13)
     labels = np.random.default_rng(13).integers(0, 9, 32)
-    np.testing.assert_array_equal(_user_cross_entropy(x, labels, 2.0), ss.cross_entropy(x, labels, beta=2.0))
+    np.testing.assert_array_equal(
+        _user_cross_entropy(x, labels, 2.0), ss.cross_entropy(x, labels, beta=2.0)
+    )
     out = np.empty_like(x)
     jit.hardmax(x, out)
     np.testing.assert_array_equal(out, ss.hardmax(x))

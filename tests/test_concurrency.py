@@ -42,7 +42,10 @@ def _inputs(dtype) -> dict[str, np.ndarray]:
     small = (rng.standard_normal((5, 7)) * 100).astype(dtype)
     small[1, 2] = np.float32(np.finfo(np.float32).smallest_subnormal)
     # the layout and size decide the path: check that each input takes the one it is named after
-    assert rows_parallel.size >= _api.PARALLEL_MIN_ELEMENTS and split.shape[1] >= _api.SPLIT_MIN_ELEMENTS
+    assert (
+        rows_parallel.size >= _api.PARALLEL_MIN_ELEMENTS
+        and split.shape[1] >= _api.SPLIT_MIN_ELEMENTS
+    )
     return {"small": small, "rows_parallel": rows_parallel, "split": split}
 
 
@@ -51,10 +54,22 @@ def _calls(x: np.ndarray):
     calls = []
     for function in FUNCTIONS:
         for method in ss.METHODS[function]:
-            calls.append((f"{function}/{method}", lambda f=function, m=method: getattr(ss, f)(x, method=m)))
+            calls.append(
+                (f"{function}/{method}", lambda f=function, m=method: getattr(ss, f)(x, method=m))
+            )
             if function != "logsumexp":
-                calls.append((f"{function}/{method}/in-place", lambda f=function, m=method: _in_place(f, m, x)))
-                calls.append((f"{function}/{method}/reversed-out", lambda f=function, m=method: _reversed_out(f, m, x)))
+                calls.append(
+                    (
+                        f"{function}/{method}/in-place",
+                        lambda f=function, m=method: _in_place(f, m, x),
+                    )
+                )
+                calls.append(
+                    (
+                        f"{function}/{method}/reversed-out",
+                        lambda f=function, m=method: _reversed_out(f, m, x),
+                    )
+                )
         calls.append((f"{function}/axis0", lambda f=function: getattr(ss, f)(x, axis=0, beta=2.0)))
     labels = np.arange(x.shape[0]) % x.shape[1]
     calls.append(("cross_entropy", lambda: ss.cross_entropy(x, labels)))
@@ -85,7 +100,8 @@ def _reversed_out(function, method, x):
 def _same_bits(a, b) -> bool:
     """Bit for bit (so -0 differs from +0), except that every NaN equals every NaN:
     the sign of a NaN is not specified by IEEE 754 arithmetic and may depend on
-    how LLVM compiled the surrounding code."""
+    how LLVM compiled the surrounding code.
+    """
     a, b = np.asarray(a), np.asarray(b)
     if a.dtype != b.dtype or a.shape != b.shape:
         return False
@@ -113,7 +129,9 @@ def test_eight_threads_give_the_serial_bits(path, dtype):
 
     with ThreadPoolExecutor(THREADS) as pool:
         wrong = [name for names in pool.map(worker, range(THREADS)) for name in names]
-    assert not wrong, f"results differ from the serial ones under {THREADS} threads: {sorted(set(wrong))}"
+    assert not wrong, (
+        f"results differ from the serial ones under {THREADS} threads: {sorted(set(wrong))}"
+    )
     assert x.tobytes() == snapshot
 
 
@@ -146,8 +164,16 @@ def user_calculus(x, labels):
     return grad, hard
 
 
-USER = {"softmax": jit.softmax_rows, "log_softmax": jit.log_softmax_rows, "logsumexp": jit.logsumexp_rows}
-METHOD_LISTS = {"softmax": jit.SOFTMAX_METHODS, "log_softmax": jit.LOG_SOFTMAX_METHODS, "logsumexp": jit.LOGSUMEXP_METHODS}
+USER = {
+    "softmax": jit.softmax_rows,
+    "log_softmax": jit.log_softmax_rows,
+    "logsumexp": jit.logsumexp_rows,
+}
+METHOD_LISTS = {
+    "softmax": jit.SOFTMAX_METHODS,
+    "log_softmax": jit.LOG_SOFTMAX_METHODS,
+    "logsumexp": jit.LOGSUMEXP_METHODS,
+}
 
 
 @pytest.mark.parametrize("dtype", [np.float32])  # float64: same code, another 10 s of compilation
@@ -161,8 +187,15 @@ def test_user_parallel_code_gives_the_public_bits_under_threads(dtype):
             if method not in ss.METHODS[function]:
                 continue  # a kernel not yet public
             expected[(function, method)] = getattr(ss, function)(x, method=method)
-            jobs.append((function, method, lambda k=rows_kernel, s=shape, i=method_id: user_rows(
-                k, x, np.empty(s, x.dtype), x.dtype.type(1.0), i)))
+            jobs.append(
+                (
+                    function,
+                    method,
+                    lambda k=rows_kernel, s=shape, i=method_id: user_rows(
+                        k, x, np.empty(s, x.dtype), x.dtype.type(1.0), i
+                    ),
+                )
+            )
     labels = np.arange(x.shape[0]) % x.shape[1]
     expected[("calculus", "")] = (ss.cross_entropy_grad(x, labels), ss.hardmax(x))
     jobs.append(("calculus", "", lambda: user_calculus(x, labels)))
@@ -215,10 +248,15 @@ _WORKQUEUE_SCRIPT = textwrap.dedent(
 
 def test_workqueue_layer_does_not_abort_under_threads():
     """Without the lock in ``_api._parallel_launch`` this process aborts with
-    "Numba workqueue threading layer is terminating: Concurrent access has been detected"."""
+    "Numba workqueue threading layer is terminating: Concurrent access has been detected".
+    """
     env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="2")
     proc = subprocess.run(
-        [sys.executable, "-c", _WORKQUEUE_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _WORKQUEUE_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("ok 80")

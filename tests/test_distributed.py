@@ -16,30 +16,44 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-import reference
 from reference import _cache
 from stable_softmax import cli
 from stable_softmax.accuracy import distributed, report, sweep
 from stable_softmax.accuracy.sweep import Block, Cell, Grid, build_cells
 
-needs_dask = pytest.mark.skipif(not distributed.available(), reason='needs pip install "stable_softmax[distributed]"')
+needs_dask = pytest.mark.skipif(
+    not distributed.available(), reason='needs pip install "stable_softmax[distributed]"'
+)
 
 TINY = Grid(
     "quick",
     (Block("scale-n", ("gaussian", "spike"), (4, 16), (1.0, 100.0), elements=32),),
     threshold_betas=(1.0,),
 )
-ARGS = ["report", "--functions", "softmax,logsumexp", "--methods", "naive,shifted,log1p", "--no-plots",
-        "--dtypes", "float64"]
-BAD_METHOD = Cell("softmax", "bogus", "float64", "gaussian", 4, 1.0, 1.0, math.e, 8, 0)  # the kernel raises
-BAD_FAMILY = Cell("softmax", "shifted", "float64", "nosuch", 4, 1.0, 1.0, math.e, 8, 0)  # the reference task raises
+ARGS = [
+    "report",
+    "--functions",
+    "softmax,logsumexp",
+    "--methods",
+    "naive,shifted,log1p",
+    "--no-plots",
+    "--dtypes",
+    "float64",
+]
+BAD_METHOD = Cell(
+    "softmax", "bogus", "float64", "gaussian", 4, 1.0, 1.0, math.e, 8, 0
+)  # the kernel raises
+BAD_FAMILY = Cell(
+    "softmax", "shifted", "float64", "nosuch", 4, 1.0, 1.0, math.e, 8, 0
+)  # the reference task raises
 
 
 def _cells():
-    return build_cells(TINY, {"softmax": ("naive", "shifted"), "logsumexp": ("log1p",)}, ["float64"])
+    return build_cells(
+        TINY, {"softmax": ("naive", "shifted"), "logsumexp": ("log1p",)}, ["float64"]
+    )
 
 
 def _entries(root: Path) -> set[str]:
@@ -73,9 +87,18 @@ def test_a_failing_cell_is_recorded_by_the_local_sweep():
 def test_failed_cells_are_listed_and_left_out_of_the_summary(tmp_path):
     records = sweep.run_sweep([BAD_METHOD, *_cells()[:2]], workers=1)
     assert report.summarize(records) == report.summarize(records[1:])
-    meta = {"command": "test", **report.environment(), "seed": 0, "grid": TINY.as_dict(), "functions": {},
-            "dtypes": ["float64"], "families": ["gaussian"], "workers": 1, "reference_elements": 0,
-            "wall_seconds": 0.0}
+    meta = {
+        "command": "test",
+        **report.environment(),
+        "seed": 0,
+        "grid": TINY.as_dict(),
+        "functions": {},
+        "dtypes": ["float64"],
+        "families": ["gaussian"],
+        "workers": 1,
+        "reference_elements": 0,
+        "wall_seconds": 0.0,
+    }
     report.write_report(tmp_path, records, [], {"examples": [], "hardmax": []}, meta, [])
     md = (tmp_path / "report.md").read_text()
     assert "**1 cell(s) failed**" in md and "## Failed cells" in md
@@ -115,13 +138,17 @@ def test_the_local_sweep_does_not_import_dask(tmp_path):
 
 # ------------------------------------------------------------ with Dask
 
+
 @needs_dask
 # The CLI's LocalCluster asks for the usual dashboard port; another job on the machine may hold it.
 @pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
 def test_local_cluster_report_equals_the_serial_report(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sweep.GRIDS, "quick", TINY)
     monkeypatch.setenv(_cache.ENV_VAR, str(tmp_path / "dask-cache"))
-    assert cli.main([*ARGS, "--cluster", "local", "--workers", "2", "--out", str(tmp_path / "dask")]) == 0
+    assert (
+        cli.main([*ARGS, "--cluster", "local", "--workers", "2", "--out", str(tmp_path / "dask")])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "Dask LocalCluster: 2 worker(s)" in err and "of 40 cells" in err
     monkeypatch.setenv(_cache.ENV_VAR, str(tmp_path / "serial-cache"))
@@ -143,7 +170,9 @@ def test_unreachable_scheduler_exits_2_with_one_line(address, monkeypatch, capsy
     assert cli.main(["report", "--scheduler", address, "--functions", "softmax"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert err.startswith(f"stable-softmax report: error: cannot reach Dask scheduler at {address} (")
+    assert err.startswith(
+        f"stable-softmax report: error: cannot reach Dask scheduler at {address} ("
+    )
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +184,9 @@ def separate_caches(tmp_path_factory):
     old = os.environ[_cache.ENV_VAR]
     os.environ[_cache.ENV_VAR] = str(root / "client")
     try:
-        with distributed.DaskSweep(local_workers=1, env={_cache.ENV_VAR: str(root / "worker")},
-                                   dashboard_address=None) as dask:
+        with distributed.DaskSweep(
+            local_workers=1, env={_cache.ENV_VAR: str(root / "worker")}, dashboard_address=None
+        ) as dask:
             yield dask, root / "client", root / "worker"
     finally:
         os.environ[_cache.ENV_VAR] = old
@@ -170,14 +200,22 @@ def test_rows_travel_between_client_and_worker_caches(separate_caches):
 
     before = (dask.rows_sent, dask.rows_received)
     first = dask.run(cells)
-    assert (dask.rows_sent, dask.rows_received) == (before[0], before[1] + rows)  # computed there, stored here
+    assert (dask.rows_sent, dask.rows_received) == (
+        before[0],
+        before[1] + rows,
+    )  # computed there, stored here
     assert len(_entries(client_cache)) == rows and _entries(worker_cache) == _entries(client_cache)
 
-    for entry in worker_cache.rglob("*" + _cache.SUFFIX):  # a fresh worker: only the client has the rows
+    for entry in worker_cache.rglob(
+        "*" + _cache.SUFFIX
+    ):  # a fresh worker: only the client has the rows
         entry.unlink()
     before = (dask.rows_sent, dask.rows_received)
     again = dask.run(cells)
-    assert (dask.rows_sent, dask.rows_received) == (before[0] + rows, before[1])  # sent there, nothing new
+    assert (dask.rows_sent, dask.rows_received) == (
+        before[0] + rows,
+        before[1],
+    )  # sent there, nothing new
     assert _entries(worker_cache) == _entries(client_cache)
     assert again == first == sweep.run_sweep(cells, workers=1)
 

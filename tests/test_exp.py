@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 from numba import njit, prange
 
-from stable_softmax.kernels.exp import exp32, exp64, exp_array, fast_exp, fast_exp_nonpositive, scaling_method
+from stable_softmax.kernels.exp import (
+    exp32,
+    exp64,
+    exp_array,
+    fast_exp,
+    fast_exp_nonpositive,
+    scaling_method,
+)
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "check_exp.py"
 _spec = importlib.util.spec_from_file_location("check_exp", _SCRIPT)
@@ -58,7 +65,9 @@ def assert_within_1ulp(x, dtype):
     want = correctly_rounded(x, dtype)
     d = check_exp.ulp_distance(got, want, dtype)
     j = int(np.argmax(d))
-    assert d[j] <= 1, f"x={float(x[j]).hex()}: got {float(got[j]).hex()}, want {float(want[j]).hex()}"
+    assert d[j] <= 1, (
+        f"x={float(x[j]).hex()}: got {float(got[j]).hex()}, want {float(want[j]).hex()}"
+    )
     return d
 
 
@@ -116,7 +125,9 @@ def test_float32_strided_sample():
 
 
 def _hard64(rng):
-    lo, sub, hi = (int(v) for v in check_exp.to_ordinal([_f(EDGES[F64][i][0]) for i in (4, 2, 0)], F64))
+    lo, sub, hi = (
+        int(v) for v in check_exp.to_ordinal([_f(EDGES[F64][i][0]) for i in (4, 2, 0)], F64)
+    )
     span = np.arange(-300, 301)
     parts = [check_exp.from_ordinal(np.clip(o + span, lo, hi), F64) for o in (lo, sub, hi, 0)]
     tiny = np.ldexp(1.0, -np.arange(1, 1075))
@@ -130,7 +141,9 @@ def _hard64(rng):
 
 def test_float64_random_and_hard():
     rng = np.random.default_rng(12345)
-    lo, hi = (int(v) for v in check_exp.to_ordinal([_f(EDGES[F64][4][0]), _f(EDGES[F64][0][0])], F64))
+    lo, hi = (
+        int(v) for v in check_exp.to_ordinal([_f(EDGES[F64][4][0]), _f(EDGES[F64][0][0])], F64)
+    )
     x = np.concatenate(
         [
             rng.uniform(-745.13, 709.78, 50_000),
@@ -194,7 +207,8 @@ for path in sys.argv[1:]:
 def test_portable_scaling_path_gives_the_same_bits(tmp_path):
     """Both ways of scaling by 2^k (vscalef on AVX-512, two exponent-bit factors
     elsewhere) round ``P(r) 2^k`` once, so they must agree bit for bit; the
-    portable one is forced in a child process through ``NUMBA_CPU_FEATURES``."""
+    portable one is forced in a child process through ``NUMBA_CPU_FEATURES``.
+    """
     rng = np.random.default_rng(3)
     lo, hi = check_exp.to_ordinal(np.array([_f(EDGES[F32][5][0]), _f(EDGES[F32][1][0])]), F32)
     x32 = np.concatenate(
@@ -220,7 +234,11 @@ def test_portable_scaling_path_gives_the_same_bits(tmp_path):
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     done = subprocess.run(
-        [sys.executable, "-c", _PORTABLE_CHILD, *paths], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", _PORTABLE_CHILD, *paths],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "two exponent-bit factors (portable)"
@@ -229,7 +247,10 @@ def test_portable_scaling_path_gives_the_same_bits(tmp_path):
 
 
 def test_scaling_method_is_named():
-    assert scaling_method() in ("llvm.ldexp -> vscalef (AVX-512)", "two exponent-bit factors (portable)")
+    assert scaling_method() in (
+        "llvm.ldexp -> vscalef (AVX-512)",
+        "two exponent-bit factors (portable)",
+    )
 
 
 @njit
@@ -241,13 +262,20 @@ def _exp_nonpositive_array(x, out):
 @pytest.mark.parametrize("dtype", [F32, F64])
 def test_nonpositive_variant_is_exp_without_the_clamp(dtype):
     """For x <= 0 (and NaN, -inf) the unclamped kernel is within 1 ULP of RN(exp)
-    and gives the bits of the clamped one, which the softmax kernels rely on."""
+    and gives the bits of the clamped one, which the softmax kernels rely on.
+    """
     rng = np.random.default_rng(7)
     if dtype == F32:  # every 2^10-th nonpositive float32, -0 to -inf
-        x = check_exp.from_ordinal(np.arange(check_exp.to_ordinal([-np.inf], F32)[0], 1, 1 << 10), F32)
+        x = check_exp.from_ordinal(
+            np.arange(check_exp.to_ordinal([-np.inf], F32)[0], 1, 1 << 10), F32
+        )
     else:
-        x = np.concatenate([-rng.exponential(50.0, 100_000), -rng.uniform(700, 750, 10_000), -_hard64(rng) ** 2])
-    x = np.concatenate([x, np.array([0.0, -0.0, -np.inf, np.nan, -104.0, -746.0, -1e30], dtype)]).astype(dtype)
+        x = np.concatenate(
+            [-rng.exponential(50.0, 100_000), -rng.uniform(700, 750, 10_000), -(_hard64(rng) ** 2)]
+        )
+    x = np.concatenate(
+        [x, np.array([0.0, -0.0, -np.inf, np.nan, -104.0, -746.0, -1e30], dtype)]
+    ).astype(dtype)
     got = np.empty_like(x)
     _exp_nonpositive_array(x, got)
     np.testing.assert_array_equal(got.view(INT[dtype]), ours(x, dtype).view(INT[dtype]))

@@ -26,7 +26,9 @@ def test_cell_parameters_change_the_stream():
     base = make_inputs("gaussian", 8, 1.0, 4, np.float64, seed=0)
     assert not np.array_equal(base, make_inputs("gaussian", 8, 1.0, 5, np.float64, seed=0)[:4])
     # c only matters for families that depend on it
-    np.testing.assert_array_equal(base, make_inputs("gaussian", 8, 1.0, 4, np.float64, seed=0, c=7.0))
+    np.testing.assert_array_equal(
+        base, make_inputs("gaussian", 8, 1.0, 4, np.float64, seed=0, c=7.0)
+    )
     assert not np.array_equal(
         make_inputs("edges", 8, 1.0, 3, np.float64, seed=0, c=1.0),
         make_inputs("edges", 8, 1.0, 3, np.float64, seed=0, c=2.0),

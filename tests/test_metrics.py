@@ -57,11 +57,15 @@ class TestUlpDistance:
         fi = np.finfo(t)
         r = np.array([nan, nan, 1, inf, -inf, inf, fi.max, inf, 0], dtype=t)
         ref = np.array([nan, 1, nan, inf, -inf, fi.max, inf, -inf, 0], dtype=t)
-        np.testing.assert_array_equal(m.ulp_distance(r, ref), [0, np.inf, np.inf, 0, 0, np.inf, np.inf, np.inf, 0])
+        np.testing.assert_array_equal(
+            m.ulp_distance(r, ref), [0, np.inf, np.inf, 0, 0, np.inf, np.inf, np.inf, 0]
+        )
         assert m.ulp_distance(r, ref).dtype == np.float64
 
     def test_bits_of_error(self, t):
-        np.testing.assert_array_equal(m.bits_of_error([0, 1, 3, 2**20 - 1, np.inf]), [0, 1, 2, 20, np.inf])
+        np.testing.assert_array_equal(
+            m.bits_of_error([0, 1, 3, 2**20 - 1, np.inf]), [0, 1, 2, 20, np.inf]
+        )
 
 
 def test_dtype_rules():
@@ -103,7 +107,12 @@ def test_classify(t):
     ref = np.array([c[1] for c in cases], dtype=t)
     got = m.classify(r, ref)
     np.testing.assert_array_equal(got, [c[2] for c in cases])
-    assert [m.CLASS_NAMES[c] for c in (m.OK, m.OVERFLOW, m.UNDERFLOW, m.NAN)] == ["ok", "overflow", "underflow", "nan"]
+    assert [m.CLASS_NAMES[c] for c in (m.OK, m.OVERFLOW, m.UNDERFLOW, m.NAN)] == [
+        "ok",
+        "overflow",
+        "underflow",
+        "nan",
+    ]
 
 
 def test_sum_deviation_eps():
@@ -117,7 +126,9 @@ def test_sum_deviation_eps():
     exact = abs(sum(Fraction(v) for v in p) - 1) / Fraction(np.finfo(np.float64).eps)
     assert m.sum_deviation_eps(p) == float(exact)
     # naive summation would give a different answer here: the metric is exact
-    assert m.sum_deviation_eps(np.array([1.0, 1e-17, -1e-17, 1e-16])) == pytest.approx(1e-16 / 2**-52, rel=1e-15)
+    assert m.sum_deviation_eps(np.array([1.0, 1e-17, -1e-17, 1e-16])) == pytest.approx(
+        1e-16 / 2**-52, rel=1e-15
+    )
     assert m.sum_deviation_eps(np.array([0.5, 0.5])) == 0.0
     assert np.isnan(m.sum_deviation_eps(np.array([np.nan, 1.0])))
     # axis forms

@@ -39,7 +39,11 @@ settings.register_profile(
     derandomize=True,
     deadline=None,
     print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 settings.register_profile("hardening-deep", settings.get_profile("hardening-ci"), derandomize=False)
 _PROFILE_NAME = os.environ.get("STABLE_SOFTMAX_HYPOTHESIS_PROFILE", "hardening-ci")
@@ -67,8 +71,21 @@ def special_values(dtype) -> list[float]:
     info = np.finfo(dtype)
     tiny = float(info.smallest_subnormal)
     return [
-        0.0, -0.0, math.inf, -math.inf, math.nan, float(info.max), -float(info.max), tiny, -tiny,
-        float(info.tiny), -float(info.tiny), 1.0, -1.0, float(np.log(info.max)), float(np.log(info.tiny)),
+        0.0,
+        -0.0,
+        math.inf,
+        -math.inf,
+        math.nan,
+        float(info.max),
+        -float(info.max),
+        tiny,
+        -tiny,
+        float(info.tiny),
+        -float(info.tiny),
+        1.0,
+        -1.0,
+        float(np.log(info.max)),
+        float(np.log(info.tiny)),
     ]
 
 
@@ -87,7 +104,9 @@ LAYOUTS = ("C", "F", "strided", "reversed", "transposed")
 @st.composite
 def laid_out(draw, dtype, elements, *, max_dims=3, max_side=5, min_dims=0, min_side=0):
     """``(view, base)``: an array in one of :data:`LAYOUTS` and the buffer it lives in."""
-    shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side))
+    shape = draw(
+        hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+    )
     layout = draw(st.sampled_from(LAYOUTS)) if shape else "C"
     if layout == "strided":
         base = draw(hnp.arrays(dtype, tuple(2 * s + 1 for s in shape), elements=elements))
@@ -138,7 +157,7 @@ def as_rows(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     kept = tuple(i for i in range(a.ndim) if i not in axes)
     moved = a.transpose(kept + axes)
     rows = math.prod(moved.shape[: len(kept)])
-    return np.array(moved.reshape(rows, math.prod(moved.shape[len(kept):])))
+    return np.array(moved.reshape(rows, math.prod(moved.shape[len(kept) :])))
 
 
 def expected_shape(function: str, shape, axes, keepdims=False) -> tuple[int, ...]:
@@ -171,7 +190,9 @@ def table_violations(function: str, method: str, x: np.ndarray, y: np.ndarray, c
         ninf_row = (x == -np.inf).all(axis=1) & ~nan_row & (n > 0)
         special = nan_row | pinf_row | ninf_row
         finite = ~special & (n > 0)
-        m = np.where(finite, np.max(np.where(np.isnan(x), -np.inf, x), axis=1, initial=-np.inf), 0).astype(x.dtype)
+        m = np.where(
+            finite, np.max(np.where(np.isnan(x), -np.inf, x), axis=1, initial=-np.inf), 0
+        ).astype(x.dtype)
         cm = c * m
     cm_overflows = ~np.isfinite(cm)
     bad = np.zeros(rows, dtype=bool)
@@ -295,8 +316,12 @@ def test_ints_and_bools_compute_in_float64(function, x):
 
 # Arguments a user can get wrong, and what each documented error is.
 _BAD_X = [
-    np.ones(3, np.float16), np.ones(3, np.complex128), np.array(["a", "b"]), np.array([1.0, None], dtype=object),
-    [[1.0, 2.0], [3.0]], "text",
+    np.ones(3, np.float16),
+    np.ones(3, np.complex128),
+    np.array(["a", "b"]),
+    np.array([1.0, None], dtype=object),
+    [[1.0, 2.0], [3.0]],
+    "text",
 ]
 
 
@@ -304,9 +329,20 @@ _BAD_X = [
 @examples(150)
 @given(
     data=st.data(),
-    x=st.one_of(st.sampled_from(_BAD_X), hnp.arrays(st.sampled_from(DTYPES), hnp.array_shapes(max_dims=2, max_side=4))),
-    axis=st.one_of(st.integers(-4, 4), st.none(), st.tuples(st.integers(-3, 3), st.integers(-3, 3)), st.just(1.5), st.just("0")),
-    method=st.sampled_from(["shifted", "naive", "lse", "online", "log1p", "accurate", "fast", None, 3]),
+    x=st.one_of(
+        st.sampled_from(_BAD_X),
+        hnp.arrays(st.sampled_from(DTYPES), hnp.array_shapes(max_dims=2, max_side=4)),
+    ),
+    axis=st.one_of(
+        st.integers(-4, 4),
+        st.none(),
+        st.tuples(st.integers(-3, 3), st.integers(-3, 3)),
+        st.just(1.5),
+        st.just("0"),
+    ),
+    method=st.sampled_from(
+        ["shifted", "naive", "lse", "online", "log1p", "accurate", "fast", None, 3]
+    ),
     beta=st.sampled_from([1.0, 0.0, -1.0, math.nan, math.inf, 1e308, 1e-320, True, "2", 2]),
     base=st.sampled_from([None, 2, 1.0, 0.5, -3.0, math.nan, math.inf, 1e300, "e"]),
 )
@@ -342,6 +378,7 @@ def test_only_documented_exceptions(function, data, x, axis, method, beta, base)
 # accuracy against the correctly rounded reference (small rows: it is slow)
 # ---------------------------------------------------------------------------
 
+
 def bound_for(function, method, xr, ref, c_exact):
     """``(bound in ULPs of ref, mask where it applies, relative?)`` or None (bounds.py)."""
     if not bounds.has_bound(function, method):
@@ -357,7 +394,8 @@ def bound_for(function, method, xr, ref, c_exact):
 def error_in_ulps(result, ref, relative: bool) -> np.ndarray:
     """Ordinal ULP distance for relative bounds; ``|result - ref| / ulp(ref)`` for absolute
     ones (an absolute error converted to ULPs of the reference, as bounds.py converts the
-    bound; the ordinal distance would count every float between a result of 0 and -ln 2)."""
+    bound; the ordinal distance would count every float between a result of 0 and -ln 2).
+    """
     ordinal = metrics.ulp_distance(result, ref)
     if relative:
         return ordinal
@@ -370,7 +408,9 @@ def error_in_ulps(result, ref, relative: bool) -> np.ndarray:
 @st.composite
 def reference_cases(draw):
     dtype = np.dtype(draw(st.sampled_from(DTYPES)))
-    x, _ = draw(laid_out(dtype, values(dtype, finite=True), min_dims=1, max_dims=2, min_side=1, max_side=4))
+    x, _ = draw(
+        laid_out(dtype, values(dtype, finite=True), min_dims=1, max_dims=2, min_side=1, max_side=4)
+    )
     axis = draw(axes_for(x.ndim))
     n = math.prod(x.shape[a] for a in normalized(axis, x.ndim))
     assume(n <= 16)
@@ -389,7 +429,11 @@ def test_within_documented_bound_of_the_reference(function, method, case):
     y = call(function, x, axis, method, beta, base)
     axes = normalized(axis, x.ndim)
     xr = as_rows(x, axes)
-    yr, refr = (np.reshape(y, -1), np.reshape(ref, -1)) if function == "logsumexp" else (as_rows(y, axes), as_rows(ref, axes))
+    yr, refr = (
+        (np.reshape(y, -1), np.reshape(ref, -1))
+        if function == "logsumexp"
+        else (as_rows(y, axes), as_rows(ref, axes))
+    )
     c_exact = beta * (1.0 if base is None else math.log(base))
     got = bound_for(function, method, xr, refr, c_exact)
     # README: lse "NaN once c max(x) overflows" (c > 1): outside every bound.
@@ -431,7 +475,9 @@ def test_log_softmax_shift_overflow(method):
 @st.composite
 def class_axis_cases(draw, *, finite=False, max_side=5):
     dtype = np.dtype(draw(st.sampled_from(DTYPES)))
-    x, buf = draw(laid_out(dtype, values(dtype, finite=finite), min_dims=1, max_dims=3, max_side=max_side))
+    x, buf = draw(
+        laid_out(dtype, values(dtype, finite=finite), min_dims=1, max_dims=3, max_side=max_side)
+    )
     axis = draw(st.integers(-x.ndim, x.ndim - 1))
     return x, buf, axis
 
@@ -457,17 +503,24 @@ def test_hardmax(case):
 
 
 @examples(150)
-@given(case=class_axis_cases(), data=st.data(), beta=st.sampled_from(BETAS), base=st.sampled_from(BASES))
+@given(
+    case=class_axis_cases(),
+    data=st.data(),
+    beta=st.sampled_from(BETAS),
+    base=st.sampled_from(BASES),
+)
 def test_cross_entropy_is_minus_log_softmax_at_the_label(case, data, beta, base):
     x, buf, axis = case
     n = x.shape[axis]
     assume(n > 0)
-    kept = x.shape[:axis % x.ndim] + x.shape[axis % x.ndim + 1:]
+    kept = x.shape[: axis % x.ndim] + x.shape[axis % x.ndim + 1 :]
     labels = data.draw(hnp.arrays(np.int64, kept, elements=st.integers(0, n - 1)))
     snapshot, label_snapshot = buf.tobytes(), labels.tobytes()
     ce = ss.cross_entropy(x, labels, axis, beta=beta, base=base)
     grad = ss.cross_entropy_grad(x, labels, axis, beta=beta, base=base)
-    total = ss.cross_entropy(x, labels, axis, beta=beta, base=base, reduction=data.draw(st.sampled_from(["mean", "sum"])))
+    total = ss.cross_entropy(
+        x, labels, axis, beta=beta, base=base, reduction=data.draw(st.sampled_from(["mean", "sum"]))
+    )
     assert_untouched(buf, snapshot)
     assert labels.tobytes() == label_snapshot
     assert np.asarray(ce).dtype == x.dtype and np.shape(ce) == kept
@@ -475,7 +528,9 @@ def test_cross_entropy_is_minus_log_softmax_at_the_label(case, data, beta, base)
     assert grad.dtype == x.dtype and grad.shape == x.shape
     # documented: equal to -log_softmax(logits)[label] bit for bit
     logp = ss.log_softmax(x, axis, beta=beta, base=base)
-    at_label = np.take_along_axis(logp, np.expand_dims(labels, axis % x.ndim), axis).squeeze(axis % x.ndim)
+    at_label = np.take_along_axis(logp, np.expand_dims(labels, axis % x.ndim), axis).squeeze(
+        axis % x.ndim
+    )
     np.testing.assert_array_equal(ce, x.dtype.type(0) - at_label, strict=False)
     with np.errstate(invalid="ignore"):
         assert not (np.asarray(ce) < 0).any()
@@ -507,7 +562,7 @@ def test_softmax_jacobian(case):
     assert_untouched(buf, snapshot)
     ax = axis % x.ndim
     n = x.shape[ax]
-    kept = x.shape[:ax] + x.shape[ax + 1:]
+    kept = x.shape[:ax] + x.shape[ax + 1 :]
     assert J.dtype == x.dtype and J.shape == kept + (n, n)
     p = np.moveaxis(x, ax, -1)
     with np.errstate(all="ignore"):  # IEEE arithmetic of the formula, inf and NaN included
@@ -522,10 +577,18 @@ def test_softmax_jacobian(case):
 def pair_cases(draw, on_simplex: bool):
     """``(p or logp, g, axis, buffers)``: finite moderate ``g``, ``p = softmax(z)`` or arbitrary."""
     dtype = np.dtype(draw(st.sampled_from(DTYPES)))
-    z, zbuf = draw(laid_out(dtype, values(dtype, finite=on_simplex), min_dims=1, max_dims=3, max_side=5))
+    z, zbuf = draw(
+        laid_out(dtype, values(dtype, finite=on_simplex), min_dims=1, max_dims=3, max_side=5)
+    )
     axis = draw(axes_for(z.ndim)) if z.ndim else None
     gdtype = np.dtype(draw(st.sampled_from(DTYPES)))
-    g = draw(hnp.arrays(gdtype, z.shape, elements=st.floats(-1e3, 1e3, width=32) if on_simplex else values(gdtype)))
+    g = draw(
+        hnp.arrays(
+            gdtype,
+            z.shape,
+            elements=st.floats(-1e3, 1e3, width=32) if on_simplex else values(gdtype),
+        )
+    )
     return z, zbuf, g, axis
 
 
@@ -545,7 +608,8 @@ def test_vjp_structure(vjp, case):
 @given(case=pair_cases(on_simplex=True))
 def test_vjp_is_orthogonal_to_ones(vjp, case):
     """On the simplex the VJP of softmax and of log_softmax sums to 0 (a constant shift of
-    the logits changes nothing), up to the rounding of ``p`` and of the products."""
+    the logits changes nothing), up to the rounding of ``p`` and of the products.
+    """
     z, _, g, axis = case
     dtype = np.result_type(z, g)
     p = ss.softmax(z, axis).astype(dtype)
@@ -558,7 +622,9 @@ def test_vjp_is_orthogonal_to_ones(vjp, case):
     assert np.isfinite(outr).all()
     eps = float(np.finfo(z.dtype).eps)  # p carries the rounding of z's dtype
     n = pr.shape[1]
-    scale_ = np.sum(np.abs(gr.astype(np.float64)), axis=1) + np.abs(outr.astype(np.float64)).sum(axis=1)
+    scale_ = np.sum(np.abs(gr.astype(np.float64)), axis=1) + np.abs(outr.astype(np.float64)).sum(
+        axis=1
+    )
     total = np.array([math.fsum(row) for row in outr.astype(np.float64)])
     underflow = n * float(np.finfo(dtype).tiny)  # products and sums in the subnormal range
     assert (np.abs(total) <= 4 * (n + 2) * eps * scale_ + underflow).all()

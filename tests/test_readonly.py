@@ -28,7 +28,6 @@ import warnings
 from pathlib import Path
 
 import numba.core.caching
-import numpy as np
 import pytest
 
 import reference
@@ -111,13 +110,19 @@ def read_only_install(tmp_path):
     for d in (pkg, home, numba_cache):
         _make_read_only(d)
     probe = subprocess.run(
-        [*prefix, sys.executable, "-c", f"open({str(pkg / 'probe')!r}, 'w')"], capture_output=True, text=True
+        [*prefix, sys.executable, "-c", f"open({str(pkg / 'probe')!r}, 'w')"],
+        capture_output=True,
+        text=True,
     )
     if probe.returncode == 0 or "PermissionError" not in probe.stderr:
         for d in (pkg, home, numba_cache):
             _restore_writable(d)
         pytest.skip(f"the unprivileged subprocess can still write: {probe.stderr[-300:]}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "STABLE_SOFTMAX_", "XDG_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("NUMBA_", "STABLE_SOFTMAX_", "XDG_"))
+    }
     env.update(PYTHONPATH=str(pkg), HOME=str(home), NUMBA_CACHE_DIR=str(numba_cache))
     dirs = {"pkg": pkg, "home": home, "numba_cache": numba_cache}
     yield prefix, env, dirs
@@ -128,7 +133,11 @@ def read_only_install(tmp_path):
 def _run_child(prefix, env, pkg: Path) -> dict:
     proc = subprocess.run(  # cwd: not the checkout, whose package `python -c` would import first
         [*prefix, sys.executable, "-c", _CHILD, _CASES],
-        env=env, cwd=pkg.parent, capture_output=True, text=True, timeout=600,
+        env=env,
+        cwd=pkg.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -164,7 +173,8 @@ def test_read_only_install_without_any_writable_cache(read_only_install):
 
 def test_read_only_package_with_writable_numba_cache_dir(read_only_install):
     """A read-only site-packages with ``NUMBA_CACHE_DIR`` set: no warning from Numba, the
-    compiled kernels land in ``NUMBA_CACHE_DIR`` and a second process loads them."""
+    compiled kernels land in ``NUMBA_CACHE_DIR`` and a second process loads them.
+    """
     prefix, env, dirs = read_only_install
     _restore_writable(dirs["numba_cache"])
     before = _tree(dirs["pkg"])
@@ -181,7 +191,8 @@ def test_read_only_package_with_writable_numba_cache_dir(read_only_install):
 
 def test_kernel_falls_back_to_no_cache_and_warns_once(monkeypatch):
     """In process: when Numba has no cache locator, :func:`_options.kernel` compiles
-    without the cache, warns once, and later kernels stay quiet."""
+    without the cache, warns once, and later kernels stay quiet.
+    """
     monkeypatch.setattr(_options, "_cache_unavailable", False)
     monkeypatch.setattr(numba.core.caching.CacheImpl, "_locator_classes", [])
 

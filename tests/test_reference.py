@@ -44,7 +44,9 @@ def nearest(v: mpmath.mpf, t, prec: int = HIGH) -> float:
         return -math.inf if sign else math.inf
     f = to_fraction(v)
     big = np.finfo(t).max
-    threshold = Fraction(float(big)) + (Fraction(float(big)) - Fraction(float(np.nextafter(big, t(0))))) / 2
+    threshold = (
+        Fraction(float(big)) + (Fraction(float(big)) - Fraction(float(np.nextafter(big, t(0))))) / 2
+    )
     if abs(f) >= threshold:
         return math.inf if f > 0 else -math.inf
     a = t(float(max(-Fraction(float(big)), min(f, Fraction(float(big))))))  # float() would overflow
@@ -126,7 +128,9 @@ def test_design_worked_example():
     # Four-decimal figures quoted in the design brief.
     x = [2, 4, 2, 1]
     np.testing.assert_allclose(reference.softmax(x), [0.1025, 0.7573, 0.1025, 0.0377], atol=5e-5)
-    np.testing.assert_allclose(reference.softmax(x, base=2.0), [0.1538, 0.6154, 0.1538, 0.0769], atol=5e-5)
+    np.testing.assert_allclose(
+        reference.softmax(x, base=2.0), [0.1538, 0.6154, 0.1538, 0.0769], atol=5e-5
+    )
 
 
 @pytest.mark.parametrize("t", [np.float32, np.float64])
@@ -136,7 +140,10 @@ def test_softmax_of_zero_and_ln2(t):
     with mpmath.workprec(HIGH):
         el = mpmath.exp(mpmath.mpf(float(l)))
         closed = [1 / (1 + el), el / (1 + el)]
-    same(reference.softmax(np.array([0, l], dtype=t)), np.array([nearest(v, t) for v in closed], dtype=t))
+    same(
+        reference.softmax(np.array([0, l], dtype=t)),
+        np.array([nearest(v, t) for v in closed], dtype=t),
+    )
 
 
 @pytest.mark.parametrize("k", [2, 3, 5, 7, 10])
@@ -146,7 +153,9 @@ def test_ties_give_one_over_k(k, t):
     x = np.full(k, 3.25, dtype=t)
     same(reference.softmax(x), np.full(k, one_over_k, dtype=t))
     with_neg_inf = np.concatenate([x, np.full(2, -np.inf, dtype=t)])
-    same(reference.softmax(with_neg_inf), np.concatenate([np.full(k, one_over_k), [0, 0]]).astype(t))
+    same(
+        reference.softmax(with_neg_inf), np.concatenate([np.full(k, one_over_k), [0, 0]]).astype(t)
+    )
     # logsumexp of k equal values v is v + ln k
     with mpmath.workprec(HIGH):
         lse = mpmath.mpf(3.25) + mpmath.log(k)
@@ -322,20 +331,27 @@ class TestDtypes:
 
 @pytest.mark.parametrize("beta", [0.0, -1.0, np.nan, np.inf, "2", None, True, 1 + 2j])
 def test_bad_beta(beta):
-    with pytest.raises(ValueError, match=r"beta must be a finite real number > 0; got " + re.escape(repr(beta))):
+    with pytest.raises(
+        ValueError, match=r"beta must be a finite real number > 0; got " + re.escape(repr(beta))
+    ):
         reference.softmax([1.0, 2.0], beta=beta)
 
 
 @pytest.mark.parametrize("base", [1.0, 0.5, 0, -2.0, np.nan, np.inf, "e"])
 def test_bad_base(base):
-    with pytest.raises(ValueError, match=r"base must be a finite real number > 1; got .*Pass base=None"):
+    with pytest.raises(
+        ValueError, match=r"base must be a finite real number > 1; got .*Pass base=None"
+    ):
         reference.logsumexp([1.0, 2.0], base=base)
 
 
 def test_beta_and_base_are_exact_binary_values():
     # beta = float32(0.1) differs from 0.1; the reference must use its exact value.
     x = np.array([0.0, 1.0, 2.0])
-    same(reference.softmax(x, beta=np.float32(0.1)), expected("softmax", x, np.float64, beta=float(np.float32(0.1))))
+    same(
+        reference.softmax(x, beta=np.float32(0.1)),
+        expected("softmax", x, np.float64, beta=float(np.float32(0.1))),
+    )
     same(reference.softmax(x, beta=3), reference.softmax(x, beta=3.0))
 
 
@@ -345,7 +361,11 @@ class TestExp:
         r = np.random.default_rng(5)
         ln_max = math.log(float(np.finfo(t).max))
         x = np.concatenate(
-            [r.uniform(lo, hi, 150), r.standard_normal(50), [0.0, -0.0, 1.0, ln_max, lo, hi, -700.0, -100.0]]
+            [
+                r.uniform(lo, hi, 150),
+                r.standard_normal(50),
+                [0.0, -0.0, 1.0, ln_max, lo, hi, -700.0, -100.0],
+            ]
         ).astype(t)
         x = np.concatenate([x, np.nextafter(x[-8:-4], t(np.inf))])
         with mpmath.workprec(400):
@@ -353,7 +373,10 @@ class TestExp:
         same(reference.exp(x), want)
 
     def test_specials_shape_dtype(self):
-        same(reference.exp(np.array([np.nan, np.inf, -np.inf, 1000.0, -1000.0])), np.array([np.nan, np.inf, 0, np.inf, 0]))
+        same(
+            reference.exp(np.array([np.nan, np.inf, -np.inf, 1000.0, -1000.0])),
+            np.array([np.nan, np.inf, 0, np.inf, 0]),
+        )
         assert reference.exp(np.float32([[1, 2]])).shape == (1, 2)
         assert isinstance(reference.exp(np.float32(0)), np.float32)
         assert reference.exp([1, 2]).dtype == np.float64

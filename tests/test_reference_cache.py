@@ -51,7 +51,9 @@ def test_env_var_location_read_at_call_time(tmp_path, monkeypatch):
 
 def test_default_location(monkeypatch):
     monkeypatch.delenv("STABLE_SOFTMAX_REFERENCE_CACHE", raising=False)
-    assert reference.cache_dir() == Path(platformdirs.user_cache_dir("stable_softmax")) / "reference"
+    assert (
+        reference.cache_dir() == Path(platformdirs.user_cache_dir("stable_softmax")) / "reference"
+    )
 
 
 def test_miss_then_hit_per_row(cache, monkeypatch):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import reference
+
 cross_entropy, cross_entropy_grad = reference.cross_entropy, reference.cross_entropy_grad
 
 DTYPES = [np.float32, np.float64]
@@ -32,7 +33,7 @@ def _scale(beta, base):
 
 
 def _log_p(row, c):
-    """ln softmax_k for every k, straight from the definition."""
+    """Ln softmax_k for every k, straight from the definition."""
     xs = [mpmath.mpf(float(v)) for v in row]
     log_z = mpmath.log(mpmath.fsum(mpmath.exp(c * v) for v in xs))
     return [c * v - log_z for v in xs]
@@ -60,7 +61,9 @@ def test_cross_entropy_is_correctly_rounded(beta, base, dtype):
         for i, row in enumerate(x):
             log_p = _log_p(row, c)
             assert hard[i] == _round(-log_p[labels[i]], dtype)
-            expected = -mpmath.fsum(mpmath.mpf(float(w)) * lp for w, lp in zip(q[i], log_p) if w != 0)
+            expected = -mpmath.fsum(
+                mpmath.mpf(float(w)) * lp for w, lp in zip(q[i], log_p) if w != 0
+            )
             assert soft[i] == _round(expected, dtype)
 
 
@@ -125,7 +128,9 @@ def test_extremes():
     # uniform logits, float targets 1/3: p - q = 1/3 - RN(1/3), not 0
     with mpmath.workdps(60):
         gap = mpmath.mpf(1) / 3 - mpmath.mpf(1.0 / 3)
-    np.testing.assert_array_equal(cross_entropy_grad(np.ones(3), np.full(3, 1 / 3)), [_round(gap, np.float64)] * 3)
+    np.testing.assert_array_equal(
+        cross_entropy_grad(np.ones(3), np.full(3, 1 / 3)), [_round(gap, np.float64)] * 3
+    )
     # and exact targets: p - q = 0 exactly
     np.testing.assert_array_equal(cross_entropy_grad(np.ones(4), np.full(4, 0.25)), np.zeros(4))
 
@@ -134,7 +139,9 @@ def test_special_values_match_the_package():
     import stable_softmax as ss
 
     inf, nan = np.inf, np.nan
-    x = np.array([[0.0, nan, 1.0], [0.0, -inf, 1.0], [inf, 0.0, 1.0], [inf, 0.0, 1.0], [-inf, -inf, -inf]])
+    x = np.array(
+        [[0.0, nan, 1.0], [0.0, -inf, 1.0], [inf, 0.0, 1.0], [inf, 0.0, 1.0], [-inf, -inf, -inf]]
+    )
     labels = np.array([0, 1, 0, 2, 1])
     np.testing.assert_array_equal(cross_entropy(x, labels), [nan, inf, nan, inf, nan])
     np.testing.assert_array_equal(cross_entropy(x, labels), ss.cross_entropy(x, labels))
@@ -153,7 +160,9 @@ def test_layout_and_errors():
         cross_entropy(x, labels, axis=1), cross_entropy(np.moveaxis(x, 1, -1), labels)
     )
     grad = cross_entropy_grad(x, labels, axis=1)
-    np.testing.assert_array_equal(grad, np.moveaxis(cross_entropy_grad(np.moveaxis(x, 1, -1), labels), -1, 1))
+    np.testing.assert_array_equal(
+        grad, np.moveaxis(cross_entropy_grad(np.moveaxis(x, 1, -1), labels), -1, 1)
+    )
     assert cross_entropy(x[0, :, 0], 2).shape == ()
     with pytest.raises(ValueError, match=r"labels\[0, 1\] = 4 is out of range"):
         cross_entropy(x, np.array([[0, 4], [0, 0], [0, 0]]), axis=1)

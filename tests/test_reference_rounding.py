@@ -35,7 +35,9 @@ class TestHandBuilt:
         # 1 + 3*2**-p is halfway between 1 + 2**(1-p) (odd) and 1 + 2**(2-p): up.
         assert round_mpf(mpf2(2**p + 3, -p), fmt) == math.ldexp(2 ** (p - 1) + 2, 1 - p)
         # Just off the ties, the nearer neighbour wins.
-        assert round_mpf(mpf2(2 ** (p + 8) + 2**8 + 1, -p - 8), fmt) == math.ldexp(2 ** (p - 1) + 1, 1 - p)
+        assert round_mpf(mpf2(2 ** (p + 8) + 2**8 + 1, -p - 8), fmt) == math.ldexp(
+            2 ** (p - 1) + 1, 1 - p
+        )
         assert round_mpf(mpf2(2 ** (p + 8) + 2**8 - 1, -p - 8), fmt) == 1.0
 
     def test_negative_values_mirror(self, fmt, t, p, qmin):

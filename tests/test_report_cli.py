@@ -21,7 +21,15 @@ TINY = Grid(
     ),
     threshold_betas=(1.0,),
 )
-ARGS = ["report", "--workers", "1", "--functions", "softmax,logsumexp", "--methods", "naive,shifted,log1p"]
+ARGS = [
+    "report",
+    "--workers",
+    "1",
+    "--functions",
+    "softmax,logsumexp",
+    "--methods",
+    "naive,shifted,log1p",
+]
 
 
 @pytest.fixture
@@ -39,17 +47,52 @@ def test_end_to_end_files_schema_and_csv(tiny_grid, tmp_path, capsys):
     names = {p.name for p in out.iterdir()}
     assert {"report.md", "report.json", "report.csv"} <= names
     pngs = {n for n in names if n.endswith(".png")}
-    assert pngs == {"error_vs_scale.png", "error_vs_n.png", "heatmap_scale_n.png", "rates_vs_beta.png"}
+    assert pngs == {
+        "error_vs_scale.png",
+        "error_vs_n.png",
+        "heatmap_scale_n.png",
+        "rates_vs_beta.png",
+    }
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
     doc = _records(out)
-    for key in ("package", "numba", "numpy", "mpmath", "machine", "seed", "grid", "records", "thresholds", "course"):
+    for key in (
+        "package",
+        "numba",
+        "numpy",
+        "mpmath",
+        "machine",
+        "seed",
+        "grid",
+        "records",
+        "thresholds",
+        "course",
+    ):
         assert key in doc
     assert doc["seed"] == 7 and doc["grid"]["name"] == "quick"
     records = doc["records"]
-    assert len(records) == (2 * 2 * 2 + 2) * 2 * (2 + 3)  # inputs x dtypes x (softmax + logsumexp methods)
-    required = {"function", "method", "dtype", "family", "n", "scale", "beta", "base", "rows", "max_ulp",
-                "median_ulp", "max_bits", "overflow", "underflow", "nan", "sum_dev_max", "argmax_kept"}
+    assert len(records) == (2 * 2 * 2 + 2) * 2 * (
+        2 + 3
+    )  # inputs x dtypes x (softmax + logsumexp methods)
+    required = {
+        "function",
+        "method",
+        "dtype",
+        "family",
+        "n",
+        "scale",
+        "beta",
+        "base",
+        "rows",
+        "max_ulp",
+        "median_ulp",
+        "max_bits",
+        "overflow",
+        "underflow",
+        "nan",
+        "sum_dev_max",
+        "argmax_kept",
+    }
     for r in records:
         assert required <= set(r)
         assert r["method"] in {"naive", "shifted", "log1p"} and r["seed"] == 7
@@ -70,8 +113,13 @@ def test_end_to_end_files_schema_and_csv(tiny_grid, tmp_path, capsys):
                 assert float(row[key]) == value
 
     md = (out / "report.md").read_text()
-    for heading in ("## Recommendations", "## Summary per method and dtype", "## Overflow and underflow thresholds",
-                    "## Course material, checked live", "## Plots"):
+    for heading in (
+        "## Recommendations",
+        "## Summary per method and dtype",
+        "## Overflow and underflow thresholds",
+        "## Course material, checked live",
+        "## Plots",
+    ):
         assert heading in md
     assert "use `shifted`" in md or "use `log1p`" in md
     assert "0x1.62e43p+6" in md  # naive float32 overflow threshold in hex
@@ -86,7 +134,10 @@ def test_end_to_end_files_schema_and_csv(tiny_grid, tmp_path, capsys):
         (["report", "--dtypes", "float16"], "--dtypes: unknown 'float16'"),
         (["report", "--methods", "bogus"], "'bogus' not a method"),
         (["report", "--functions", "softmax", "--methods", "log1p"], "'log1p' not a method"),
-        (["report", "--functions", "softmax,logsumexp", "--methods", "log1p"], "leaves no method for softmax"),
+        (
+            ["report", "--functions", "softmax,logsumexp", "--methods", "log1p"],
+            "leaves no method for softmax",
+        ),
         (["report", "--families", "cauchy"], "--families: unknown 'cauchy'"),
         (["report", "--quick", "--full"], "not allowed with argument"),
         (["report", "--seed", "-1"], "--seed"),
@@ -122,7 +173,11 @@ def test_interrupted_run_resumes_from_the_cache(tiny_grid, tmp_path, monkeypatch
     monkeypatch.setattr(reference._exact, "evaluate_row", counting_row)
     argv = [*ARGS, "--no-plots", "--dtypes", "float64"]
     groups = sweep.group_cells(
-        sweep.build_cells(TINY, {"softmax": ("naive", "shifted"), "logsumexp": ("naive", "shifted", "log1p")}, ["float64"])
+        sweep.build_cells(
+            TINY,
+            {"softmax": ("naive", "shifted"), "logsumexp": ("naive", "shifted", "log1p")},
+            ["float64"],
+        )
     )
     # the reference rows of the sweep (the course-material rows are computed after the sweep)
     sweep_rows = sum(g[0].rows for g in groups)

@@ -13,15 +13,31 @@ import reference
 import stable_softmax as ss
 from stable_softmax.accuracy import sweep
 from stable_softmax.accuracy.families import make_inputs
-from stable_softmax.accuracy.sweep import RECORD_FIELDS, Block, Cell, Grid, build_cells, run_cell, run_sweep
+from stable_softmax.accuracy.sweep import (
+    RECORD_FIELDS,
+    Block,
+    Cell,
+    Grid,
+    build_cells,
+    run_cell,
+    run_sweep,
+)
 
 E = math.e
 
 
 def _cell(**changes) -> Cell:
     fields = dict(
-        function="softmax", method="shifted", dtype="float32", family="gaussian", n=16, scale=10.0,
-        beta=1.0, base=E, rows=8, seed=0,
+        function="softmax",
+        method="shifted",
+        dtype="float32",
+        family="gaussian",
+        n=16,
+        scale=10.0,
+        beta=1.0,
+        base=E,
+        rows=8,
+        seed=0,
     )
     fields.update(changes)
     return Cell(**fields)
@@ -81,7 +97,11 @@ def test_record_is_plain_json_and_picklable():
 def test_shifted_softmax_stays_inside_the_bound_and_a_wrong_result_does_not():
     cell = _cell(scale=5.0, n=64, rows=4)
     record = run_cell(cell)
-    assert record["bound_checked"] > 0.9 and record["bound_inside"] == 1.0 and record["bound_ratio_max"] <= 1.0
+    assert (
+        record["bound_checked"] > 0.9
+        and record["bound_inside"] == 1.0
+        and record["bound_ratio_max"] <= 1.0
+    )
     x = sweep.cell_inputs(cell)
     exact, valid = sweep.cell_reference(cell, x)
     wrong = (ss.softmax(x).astype(np.float64) * (1 + 1e-3)).astype(np.float32)
@@ -108,13 +128,15 @@ def test_build_cells_reads_methods_and_dedups():
     groups = sweep.group_cells(cells)
     assert len(groups) == per_input * len(ss.METHODS)
     assert all(len({c.group_key for c in g}) == 1 for g in groups)
-    assert build_cells(Grid("twice", TINY.blocks * 2), {"softmax": ("naive",)}, ["float32"]) == build_cells(
-        TINY, {"softmax": ("naive",)}, ["float32"]
-    )
+    assert build_cells(
+        Grid("twice", TINY.blocks * 2), {"softmax": ("naive",)}, ["float32"]
+    ) == build_cells(TINY, {"softmax": ("naive",)}, ["float32"])
 
 
 def test_two_workers_give_the_same_records():
-    cells = build_cells(TINY, {"softmax": ("naive", "shifted"), "logsumexp": ("log1p",)}, ["float64"])
+    cells = build_cells(
+        TINY, {"softmax": ("naive", "shifted"), "logsumexp": ("log1p",)}, ["float64"]
+    )
     seen = []
     assert run_sweep(cells, workers=2, progress=seen.append) == run_sweep(cells, workers=1)
     assert sum(seen) == sum(sweep.group_cost(g) for g in sweep.group_cells(cells))

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 import stable_softmax as ss
-from stable_softmax.accuracy.thresholds import describe, find_threshold, fmt_hex, overflows, underflows
+from stable_softmax.accuracy.thresholds import (
+    describe,
+    find_threshold,
+    fmt_hex,
+    overflows,
+    underflows,
+)
 
 DTYPES = [np.float32, np.float64]
 

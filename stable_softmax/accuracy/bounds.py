@@ -96,8 +96,14 @@ def _softmax_shifted(r: _Row, y):
 
 def _softmax_lse(r: _Row, y):
     return (
-        1 + r.k_c * np.abs(r.cx) + np.abs(r.cx - r.L) + r.k_c * np.abs(r.cm) + np.abs(r.L)
-        + r.ln_s + r.n + r.k_z * r.Z
+        1
+        + r.k_c * np.abs(r.cx)
+        + np.abs(r.cx - r.L)
+        + r.k_c * np.abs(r.cm)
+        + np.abs(r.L)
+        + r.ln_s
+        + r.n
+        + r.k_z * r.Z
     )
 
 
@@ -110,7 +116,15 @@ def _log_softmax_shifted(r: _Row, y):
 
 
 def _log_softmax_lse(r: _Row, y):
-    return r.k_c * np.abs(r.cx) + r.k_c * np.abs(r.cm) + np.abs(r.L) + r.n + r.k_z * r.Z + r.ln_s + np.abs(y)
+    return (
+        r.k_c * np.abs(r.cx)
+        + r.k_c * np.abs(r.cm)
+        + np.abs(r.L)
+        + r.n
+        + r.k_z * r.Z
+        + r.ln_s
+        + np.abs(y)
+    )
 
 
 def _logsumexp_naive(r: _Row, y):
@@ -129,8 +143,11 @@ def _logsumexp_log1p(r: _Row, y):
         rest = np.sum(np.where(r.z == 0, 0.0, np.exp(r.z)), axis=-1, keepdims=True) / ties
         ln_k = np.log(ties)
         total = (
-            r.k_c * np.abs(r.cm) + ln_k + np.abs(r.cm + ln_k)
-            + (r.n + r.k_z * r.Z + 1) * rest / (1 + rest) + np.log1p(rest)
+            r.k_c * np.abs(r.cm)
+            + ln_k
+            + np.abs(r.cm + ln_k)
+            + (r.n + r.k_z * r.Z + 1) * rest / (1 + rest)
+            + np.log1p(rest)
         )
     return total[:, 0] + np.abs(y)
 
@@ -221,7 +238,11 @@ def bound_ulps(
         bound = units + 1.0 if relative else units * u / ulp + 1.0
     ln_tiny, ln_max = math.log(float(info.tiny)), math.log(float(info.max))
     frame = row.ln_frame_sum[:, 0]
-    row_ok = (frame >= math.log(row.n) + ln_tiny - math.log(u)) & (frame < ln_max) & np.all(np.isfinite(x), axis=-1)
+    row_ok = (
+        (frame >= math.log(row.n) + ln_tiny - math.log(u))
+        & (frame < ln_max)
+        & np.all(np.isfinite(x), axis=-1)
+    )
     finite_ref = np.isfinite(reference) & (np.abs(reference) >= info.tiny)
     if function == "logsumexp":
         applies = row_ok & finite_ref

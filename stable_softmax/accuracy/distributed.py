@@ -93,7 +93,9 @@ def _location() -> tuple[str, str, str]:
     return socket.gethostname(), str(reference.cache_dir().resolve()), stable_softmax.__version__
 
 
-def run_group_with_reference_export(cells: list[Cell], shipped: dict, client_location: tuple) -> tuple:
+def run_group_with_reference_export(
+    cells: list[Cell], shipped: dict, client_location: tuple
+) -> tuple:
     """The Dask task: ``(records of cells, {cache key: reference row} for the client)``.
 
     ``shipped`` (rows the client had, key -> row) goes into this worker's
@@ -171,14 +173,22 @@ class DaskSweep:
                 from distributed.comm.registry import get_backend
 
                 get_backend(parse_address(scheduler)[0])
-                self.client = Client(scheduler, timeout=connect_timeout or CONNECT_TIMEOUT, set_as_default=False)
+                self.client = Client(
+                    scheduler, timeout=connect_timeout or CONNECT_TIMEOUT, set_as_default=False
+                )
             except (OSError, TimeoutError, ValueError) as err:
                 text = " ".join(str(err).split())
-                raise DistributedError(f"cannot reach Dask scheduler at {scheduler} ({text})") from None
+                raise DistributedError(
+                    f"cannot reach Dask scheduler at {scheduler} ({text})"
+                ) from None
             self.name = f"Dask scheduler {scheduler}"
         else:
-            options = {"n_workers": local_workers or sweep.default_workers(), "threads_per_worker": 1,
-                       "processes": True, **cluster_options}
+            options = {
+                "n_workers": local_workers or sweep.default_workers(),
+                "threads_per_worker": 1,
+                "processes": True,
+                **cluster_options,
+            }
             self.cluster = LocalCluster(**options)
             self.client = Client(self.cluster, set_as_default=False)
             self.name = "Dask LocalCluster"
@@ -205,7 +215,9 @@ class DaskSweep:
                 f"{self.location[2]}; install the same version everywhere"
             )
         # Ship cached rows unless every worker already reads this machine's cache.
-        self.ship = not found or any(tuple(info[:2]) != self.location[:2] for info in found.values())
+        self.ship = not found or any(
+            tuple(info[:2]) != self.location[:2] for info in found.values()
+        )
 
     @property
     def threads(self) -> int:
@@ -222,7 +234,12 @@ class DaskSweep:
             text += "; reference rows are copied between this machine's cache and the workers'"
         return text
 
-    def run(self, cells: list[Cell], progress: Callable[[int], None] | None = None, retries: int = RETRIES) -> list[dict]:
+    def run(
+        self,
+        cells: list[Cell],
+        progress: Callable[[int], None] | None = None,
+        retries: int = RETRIES,
+    ) -> list[dict]:
         """Records of all ``cells``, in their order; ``progress(k)`` as each task's ``k`` cells finish.
 
         On ``KeyboardInterrupt`` the outstanding tasks are cancelled and the
@@ -245,8 +262,15 @@ class DaskSweep:
             except Exception:
                 shipped = {}  # the task meets the same error and records it
             self.rows_sent += len(shipped)
-            future = client.submit(run_group_with_reference_export, group, shipped, self.location,
-                                   key=f"cells-{uuid.uuid4().hex}", pure=False, retries=retries)
+            future = client.submit(
+                run_group_with_reference_export,
+                group,
+                shipped,
+                self.location,
+                key=f"cells-{uuid.uuid4().hex}",
+                pure=False,
+                retries=retries,
+            )
             groups_of[future] = group
             queue.add(future)
             return True
@@ -262,7 +286,9 @@ class DaskSweep:
                 for future in batch:
                     self._check_alive(future)
                 ok = [f for f in batch if f.status == "finished"]
-                results = dict(zip((f.key for f in ok), client.gather(ok)))  # one round trip per batch
+                results = dict(
+                    zip((f.key for f in ok), client.gather(ok))
+                )  # one round trip per batch
                 for future in batch:
                     group = groups_of.pop(future)
                     if future.key in results:

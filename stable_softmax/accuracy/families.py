@@ -148,7 +148,9 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-def make_inputs(family: str, n: int, scale: float, rows: int, dtype, seed: int, c: float = 1.0) -> np.ndarray:
+def make_inputs(
+    family: str, n: int, scale: float, rows: int, dtype, seed: int, c: float = 1.0
+) -> np.ndarray:
     """The ``(rows, n)`` logits of a grid cell, regenerated deterministically.
 
     Parameters
@@ -170,9 +172,13 @@ def make_inputs(family: str, n: int, scale: float, rows: int, dtype, seed: int, 
     try:
         fam = FAMILIES[family]
     except KeyError:
-        raise ValueError(f"unknown family {family!r}; valid families are {', '.join(FAMILIES)}") from None
+        raise ValueError(
+            f"unknown family {family!r}; valid families are {', '.join(FAMILIES)}"
+        ) from None
     dtype = np.dtype(dtype)
-    key = [family, int(n), float(scale), int(rows), dtype.name] + ([float(c)] if fam.depends_on_c else [])
+    key = [family, int(n), float(scale), int(rows), dtype.name] + (
+        [float(c)] if fam.depends_on_c else []
+    )
     rng = input_rng(seed, *key)
     with np.errstate(over="ignore"):
         x = np.asarray(fam.generate(rng, int(rows), int(n), float(scale), dtype, c)).astype(dtype)

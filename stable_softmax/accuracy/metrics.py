@@ -155,7 +155,7 @@ def _slices(x: np.ndarray, axis) -> tuple[np.ndarray, tuple[int, ...]]:
     others = tuple(i for i in range(x.ndim) if i not in axes)
     moved = np.transpose(x, others + axes)
     lead = moved.shape[: len(others)]
-    n = math.prod(moved.shape[len(others):])
+    n = math.prod(moved.shape[len(others) :])
     return moved.reshape(math.prod(lead), n), lead
 
 

@@ -41,7 +41,10 @@ def _block(grid: Grid, name: str) -> Block | None:
 
 def _axes_grid(functions: list[str], dtypes: list[str], title: str):
     fig, axes = plt.subplots(
-        len(functions), len(dtypes), figsize=(5.2 * len(dtypes), 3.4 * len(functions)), squeeze=False,
+        len(functions),
+        len(dtypes),
+        figsize=(5.2 * len(dtypes), 3.4 * len(functions)),
+        squeeze=False,
         constrained_layout=True,
     )
     fig.suptitle(title)
@@ -65,11 +68,13 @@ def _max_bits(recs) -> float:
     return max(values) if values else math.nan
 
 
-def _line_plot(records, path, x_key, y_fn, title, xlabel, ylabel, methods_order, logy=False, styles=None):
+def _line_plot(
+    records, path, x_key, y_fn, title, xlabel, ylabel, methods_order, logy=False, styles=None
+):
     functions = list(dict.fromkeys(r["function"] for r in records))
     dtypes = sorted({r["dtype"] for r in records})
     fig, axes = _axes_grid(functions, dtypes, title)
-    for (name, fn_y, style) in styles or [("", y_fn, "-o")]:
+    for name, fn_y, style in styles or [("", y_fn, "-o")]:
         series = _series(records, x_key, fn_y)
         for i, function in enumerate(functions):
             for j, dtype in enumerate(dtypes):
@@ -82,8 +87,14 @@ def _line_plot(records, path, x_key, y_fn, title, xlabel, ylabel, methods_order,
                     index = methods_order[function].index(method)
                     # marker and width differ by method so identical curves stay visible
                     ax.plot(
-                        xs, ys, style[:-1], marker=_MARKERS[index % len(_MARKERS)], color=f"C{index}", label=label,
-                        markersize=6 - index, linewidth=max(2.6 - 0.6 * index, 0.8),
+                        xs,
+                        ys,
+                        style[:-1],
+                        marker=_MARKERS[index % len(_MARKERS)],
+                        color=f"C{index}",
+                        label=label,
+                        markersize=6 - index,
+                        linewidth=max(2.6 - 0.6 * index, 0.8),
                     )
                 ax.set_xscale("log")
                 if logy:
@@ -102,11 +113,17 @@ def _line_plot(records, path, x_key, y_fn, title, xlabel, ylabel, methods_order,
 
 def _heatmap(records, path, method_of: dict[str, str], function: str):
     dtypes = sorted({r["dtype"] for r in records})
-    fig, axes = plt.subplots(1, len(dtypes), figsize=(5.6 * len(dtypes), 4.2), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        1, len(dtypes), figsize=(5.6 * len(dtypes), 4.2), squeeze=False, constrained_layout=True
+    )
     fig.suptitle(f"{function}: max error (bits) over logit scale and n, recommended method, beta 1")
     for ax, dtype in zip(axes[0], dtypes):
         method = method_of.get(dtype)
-        recs = [r for r in records if r["dtype"] == dtype and r["method"] == method and r["function"] == function]
+        recs = [
+            r
+            for r in records
+            if r["dtype"] == dtype and r["method"] == method and r["function"] == function
+        ]
         scales = sorted({r["scale"] for r in recs})
         ns = sorted({r["n"] for r in recs})
         grid = np.full((len(scales), len(ns)), np.nan)
@@ -131,7 +148,9 @@ def _heatmap(records, path, method_of: dict[str, str], function: str):
     plt.close(fig)
 
 
-def make_plots(records: list[dict], grid: Grid, out: Path, recommendations: list[dict], methods: dict) -> list[str]:
+def make_plots(
+    records: list[dict], grid: Grid, out: Path, recommendations: list[dict], methods: dict
+) -> list[str]:
     """Write the PNGs into ``out``; return their file names (those with data)."""
     out = Path(out)
     written = []
@@ -141,26 +160,43 @@ def make_plots(records: list[dict], grid: Grid, out: Path, recommendations: list
         recs = [r for r in records if _in_block(r, scale_n)]
         if recs:
             _line_plot(
-                recs, out / "error_vs_scale.png", "scale", _max_bits,
+                recs,
+                out / "error_vs_scale.png",
+                "scale",
+                _max_bits,
                 "Max error vs logit scale (beta 1, base e; max over families and n; OK outputs only)",
-                "logit scale (logits ~ scale x family shape)", _BITS_LABEL, methods,
+                "logit scale (logits ~ scale x family shape)",
+                _BITS_LABEL,
+                methods,
             )
             written.append("error_vs_scale.png")
             mid = min({r["scale"] for r in recs}, key=lambda s: abs(math.log10(s) - 1.0))
             at_mid = [r for r in recs if r["scale"] == mid]
             _line_plot(
-                at_mid, out / "error_vs_n.png", "n", _max_bits,
+                at_mid,
+                out / "error_vs_n.png",
+                "n",
+                _max_bits,
                 f"Max error vs number of classes n (logit scale {mid:g}, beta 1; max over families)",
-                "n (classes per row)", _BITS_LABEL, methods,
+                "n (classes per row)",
+                _BITS_LABEL,
+                methods,
             )
             written.append("error_vs_n.png")
-            function = "softmax" if any(r["function"] == "softmax" for r in recs) else recs[0]["function"]
-            chosen = {rec["dtype"]: rec["method"] for rec in recommendations if rec["function"] == function}
+            function = (
+                "softmax" if any(r["function"] == "softmax" for r in recs) else recs[0]["function"]
+            )
+            chosen = {
+                rec["dtype"]: rec["method"]
+                for rec in recommendations
+                if rec["function"] == function
+            }
             _heatmap(recs, out / "heatmap_scale_n.png", chosen, function)
             written.append("heatmap_scale_n.png")
     if beta is not None:
         recs = [r for r in records if _in_block(r, beta)]
         if recs:
+
             def nonfinite(rs):
                 return float(np.mean([r["overflow"] + r["nan"] for r in rs]))
 
@@ -168,9 +204,15 @@ def make_plots(records: list[dict], grid: Grid, out: Path, recommendations: list
                 return float(np.mean([r["underflow"] for r in rs]))
 
             _line_plot(
-                recs, out / "rates_vs_beta.png", "beta", None,
+                recs,
+                out / "rates_vs_beta.png",
+                "beta",
+                None,
                 "Fraction of outputs that overflow (inf/NaN, solid) or underflow (dashed) vs inverse temperature beta",
-                "beta (inverse temperature)", "fraction of outputs", methods, logy=True,
+                "beta (inverse temperature)",
+                "fraction of outputs",
+                methods,
+                logy=True,
                 styles=[("inf/NaN", nonfinite, "-o"), ("underflow", underflow, "--s")],
             )
             written.append("rates_vs_beta.png")

@@ -50,7 +50,11 @@ COURSE_EXAMPLE = {
     "2": [0.1538, 0.6154, 0.1538, 0.0769],
 }
 HARDMAX_BETAS = (1.0, 10.0, 100.0, 1000.0)
-HARDMAX_ROWS = {"unique max": [2.0, 4.0, 2.0, 1.0], "2 tied maxima": [3.0, 3.0, 1.0, 0.0], "3 tied maxima": [1.0, 1.0, 1.0, 0.0]}
+HARDMAX_ROWS = {
+    "unique max": [2.0, 4.0, 2.0, 1.0],
+    "2 tied maxima": [3.0, 3.0, 1.0, 0.0],
+    "3 tied maxima": [1.0, 1.0, 1.0, 0.0],
+}
 
 
 def environment() -> dict:
@@ -141,7 +145,8 @@ def _method_rank(row) -> int:
 
 def _score(row) -> tuple:
     """Fewest inf/NaN outputs, then the fewest bits of worst error (whole bits: one bit is noise),
-    then the fewest underflowed outputs, then the smallest worst error in ULPs."""
+    then the fewest underflowed outputs, then the smallest worst error in ULPs.
+    """
     worst = row["worst_ulp"] if row["worst_ulp"] is not None else math.inf
     bits = round(row["worst_bits"]) if row["worst_bits"] is not None else math.inf
     return (round(row["overflow"] + row["nan"], 12), bits, round(row["underflow"], 12), worst)
@@ -207,7 +212,9 @@ def course_checks() -> dict:
     for label, base in (("e", None), ("2", 2.0)):
         quoted = np.array(COURSE_EXAMPLE[label])
         ref = _reference_softmax(x, base=base)
-        entries = [("reference", ref)] + [(m, ss.softmax(x, method=m, base=base)) for m in ss.METHODS["softmax"]]
+        entries = [("reference", ref)] + [
+            (m, ss.softmax(x, method=m, base=base)) for m in ss.METHODS["softmax"]
+        ]
         for name, values in entries:
             examples.append(
                 {
@@ -255,7 +262,16 @@ def write_csv(path: Path, records: list[dict]) -> None:
         writer = csv.DictWriter(fh, fieldnames=RECORD_FIELDS, lineterminator="\n")
         writer.writeheader()
         for record in records:
-            writer.writerow({k: "" if record[k] is None else repr(record[k]) if isinstance(record[k], float) else record[k] for k in RECORD_FIELDS})
+            writer.writerow(
+                {
+                    k: ""
+                    if record[k] is None
+                    else repr(record[k])
+                    if isinstance(record[k], float)
+                    else record[k]
+                    for k in RECORD_FIELDS
+                }
+            )
 
 
 def write_report(
@@ -340,13 +356,31 @@ def summary_lines(doc: dict) -> list[str]:
             bound = "no bound"
         rows.append(
             [
-                s["function"], f"`{s['method']}`", s["dtype"], s["cells"], _ulp(s["worst_ulp"]), _bits(s["worst_bits"]),
-                _ulp(s["median_ulp"]), _pct(s["overflow"]), _pct(s["nan"]), _pct(s["underflow"]), bound,
+                s["function"],
+                f"`{s['method']}`",
+                s["dtype"],
+                s["cells"],
+                _ulp(s["worst_ulp"]),
+                _bits(s["worst_bits"]),
+                _ulp(s["median_ulp"]),
+                _pct(s["overflow"]),
+                _pct(s["nan"]),
+                _pct(s["underflow"]),
+                bound,
             ]
         )
     header = [
-        "function", "method", "dtype", "cells", "worst ULP", "worst bits", "median ULP",
-        "overflow", "NaN", "underflow", "inside BHH bound (cells, worst measured/bound)",
+        "function",
+        "method",
+        "dtype",
+        "cells",
+        "worst ULP",
+        "worst bits",
+        "median ULP",
+        "overflow",
+        "NaN",
+        "underflow",
+        "inside BHH bound (cells, worst measured/bound)",
     ]
     return _table(header, rows)
 
@@ -362,15 +396,27 @@ def threshold_lines(doc: dict) -> list[str]:
         dt = t["dtype"]
         rows.append(
             [
-                t["function"], f"`{t['method']}`", dt, f"{t['beta']:g}",
-                describe(t["overflow"], dt), describe(t["theory_overflow"], "float64"),
-                describe(t["underflow"], dt), describe(t["theory_normal"], "float64"),
+                t["function"],
+                f"`{t['method']}`",
+                dt,
+                f"{t['beta']:g}",
+                describe(t["overflow"], dt),
+                describe(t["theory_overflow"], "float64"),
+                describe(t["underflow"], dt),
+                describe(t["theory_normal"], "float64"),
                 describe(t["theory_subnormal"], "float64"),
             ]
         )
     header = [
-        "function", "method", "dtype", "beta", "overflows from t =", "theory ln(max)/beta",
-        "underflows from t =", "theory ln(min normal)/beta", "theory ln(min subnormal)/beta",
+        "function",
+        "method",
+        "dtype",
+        "beta",
+        "overflows from t =",
+        "theory ln(max)/beta",
+        "underflows from t =",
+        "theory ln(min normal)/beta",
+        "theory ln(min subnormal)/beta",
     ]
     return _table(header, rows)
 
@@ -380,16 +426,34 @@ def course_lines(doc: dict) -> list[str]:
     course = doc["course"]
     rows = [
         [
-            "e" if e["base"] == "e" else "2", e["method"], ", ".join(f"{v:.4f}" for v in e["values"]),
-            ", ".join(f"{v:.4f}" for v in e["quoted"]), "yes" if e["agrees"] else "**NO**",
-            _ulp(e["max_ulp_vs_reference"]), f"{e['sum_dev_eps']:.2f}",
+            "e" if e["base"] == "e" else "2",
+            e["method"],
+            ", ".join(f"{v:.4f}" for v in e["values"]),
+            ", ".join(f"{v:.4f}" for v in e["quoted"]),
+            "yes" if e["agrees"] else "**NO**",
+            _ulp(e["max_ulp_vs_reference"]),
+            f"{e['sum_dev_eps']:.2f}",
         ]
         for e in course["examples"]
     ]
     lines = ["softmax([2, 4, 2, 1]) in float64, computed now:", ""]
-    lines += _table(["base", "computed by", "values (4 d.p.)", "course", "agrees", "ULP vs reference", "abs(sum - 1) / eps"], rows)
+    lines += _table(
+        [
+            "base",
+            "computed by",
+            "values (4 d.p.)",
+            "course",
+            "agrees",
+            "ULP vs reference",
+            "abs(sum - 1) / eps",
+        ],
+        rows,
+    )
     agree = all(e["agrees"] for e in course["examples"])
-    lines += ["", f"All methods {'agree' if agree else 'do NOT all agree'} with the quoted values to 4 decimals."]
+    lines += [
+        "",
+        f"All methods {'agree' if agree else 'do NOT all agree'} with the quoted values to 4 decimals.",
+    ]
     methods = [m for m in ss.METHODS["softmax"] if course["hardmax"] and m in course["hardmax"][0]]
     rows = []
     for h in course["hardmax"]:
@@ -399,8 +463,16 @@ def course_lines(doc: dict) -> list[str]:
             [h["row"], f"{h['beta']:g}", f"{h['limit']:.4f}", gap]
             + ["NaN/inf" if v is None else f"{v:.6f}" for v in values]
         )
-    lines += ["", "Approach to hardmax: softmax of a maximal element as beta grows (limit 1/k for k tied maxima):", ""]
-    lines += _table(["row", "beta", "limit 1/k", "abs(reference - 1/k)", "reference"] + [f"`{m}`" for m in methods], rows)
+    lines += [
+        "",
+        "Approach to hardmax: softmax of a maximal element as beta grows (limit 1/k for k tied maxima):",
+        "",
+    ]
+    lines += _table(
+        ["row", "beta", "limit 1/k", "abs(reference - 1/k)", "reference"]
+        + [f"`{m}`" for m in methods],
+        rows,
+    )
     return lines
 
 
@@ -410,8 +482,13 @@ def failed_lines(doc: dict) -> list[str]:
     if not bad:
         return []
     keys = ("function", "method", "dtype", "family", "n", "scale", "beta", "base", "rows")
-    rows = [[*(f"{r[k]:g}" if isinstance(r[k], float) else r[k] for k in keys), " ".join(r["error"].split())]
-            for r in bad]
+    rows = [
+        [
+            *(f"{r[k]:g}" if isinstance(r[k], float) else r[k] for k in keys),
+            " ".join(r["error"].split()),
+        ]
+        for r in bad
+    ]
     return [
         "## Failed cells",
         "",
@@ -439,7 +516,7 @@ def render_markdown(doc: dict) -> str:
         f"Grid `{grid['name']}`, seed {doc['seed']}: {len(doc['records'])} cells, "
         f"{doc['reference_elements']} reference elements; dtypes {', '.join(doc['dtypes'])}; families "
         f"{', '.join(doc['families'])}; methods "
-        + "; ".join(f"{f}: {', '.join(ms)}" for f, ms in doc['functions'].items())
+        + "; ".join(f"{f}: {', '.join(ms)}" for f, ms in doc["functions"].items())
         + "."
         + (f" **{len(bad)} cell(s) failed** (see *Failed cells*)." if bad else ""),
         "",
@@ -493,7 +570,9 @@ def render_markdown(doc: dict) -> str:
         "(`stable_softmax/accuracy/bounds.py`), converted to ULPs of the reference (+1 for the reference's own "
         "rounding). It is checked on ok elements with a normal reference in rows where no intermediate "
         "overflows or underflows harmfully; 'worst' is the largest measured/bound ratio (inside when <= 1).",
-        "- **Families**: " + "; ".join(f"`{f}`: {FAMILIES[f].description}" for f in doc["families"]) + ".",
+        "- **Families**: "
+        + "; ".join(f"`{f}`: {FAMILIES[f].description}" for f in doc["families"])
+        + ".",
         "- Inputs are regenerated from (seed, family, n, scale, rows, dtype); the records are in `report.json` "
         "and `report.csv`.",
         "",

@@ -104,7 +104,17 @@ class Cell:
     @property
     def group_key(self) -> tuple:
         """Everything but the method: cells with one key share inputs and reference."""
-        return (self.function, self.dtype, self.family, self.n, self.scale, self.beta, self.base, self.rows, self.seed)
+        return (
+            self.function,
+            self.dtype,
+            self.family,
+            self.n,
+            self.scale,
+            self.beta,
+            self.base,
+            self.rows,
+            self.seed,
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -148,9 +158,26 @@ GRIDS: dict[str, Grid] = {
     "quick": Grid(
         "quick",
         (
-            Block("scale-n", _SHAPES, (2, 16, 256, 4096), (1.0, 10.0, 100.0, 1e3, 1e4), elements=1024),
-            Block("beta", ("gaussian", "spike", "ties"), (64,), (1.0, 10.0), betas=_BETAS, elements=1024),
-            Block("base", ("gaussian", "spike"), (64,), (10.0,), betas=(1.0, 100.0), bases=BASES, elements=1024),
+            Block(
+                "scale-n", _SHAPES, (2, 16, 256, 4096), (1.0, 10.0, 100.0, 1e3, 1e4), elements=1024
+            ),
+            Block(
+                "beta",
+                ("gaussian", "spike", "ties"),
+                (64,),
+                (1.0, 10.0),
+                betas=_BETAS,
+                elements=1024,
+            ),
+            Block(
+                "base",
+                ("gaussian", "spike"),
+                (64,),
+                (10.0,),
+                betas=(1.0, 100.0),
+                bases=BASES,
+                elements=1024,
+            ),
             Block("edges", ("edges",), (64,), (2.0,), betas=(1.0, 1e3), elements=1536),
             Block("llm", ("llm",), (32768,), (10.0, 30.0), elements=32768),
         ),
@@ -165,9 +192,26 @@ GRIDS: dict[str, Grid] = {
                 (1.0, 3.0, 10.0, 30.0, 100.0, 1e3, 1e4, 1e5),
                 elements=16384,
             ),
-            Block("beta", _SHAPES, (64, 4096), (1.0, 10.0), betas=_BETAS, bases=BASES, elements=4096),
-            Block("edges", ("edges",), (64, 4096), (0.5, 2.0, 8.0), betas=_BETAS, bases=BASES, elements=6144),
-            Block("llm", ("llm",), (32768, 131072, 262144), (10.0, 30.0, 100.0), betas=(1.0, 10.0), elements=262144),
+            Block(
+                "beta", _SHAPES, (64, 4096), (1.0, 10.0), betas=_BETAS, bases=BASES, elements=4096
+            ),
+            Block(
+                "edges",
+                ("edges",),
+                (64, 4096),
+                (0.5, 2.0, 8.0),
+                betas=_BETAS,
+                bases=BASES,
+                elements=6144,
+            ),
+            Block(
+                "llm",
+                ("llm",),
+                (32768, 131072, 262144),
+                (10.0, 30.0, 100.0),
+                betas=(1.0, 10.0),
+                elements=262144,
+            ),
         ),
         threshold_betas=(1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6),
     ),
@@ -201,8 +245,16 @@ def build_cells(
                                 for function, methods in functions.items():
                                     for method in methods:
                                         cell = Cell(
-                                            function, method, str(dtype), family, int(n), float(scale),
-                                            float(beta), float(base), int(rows), int(seed),
+                                            function,
+                                            method,
+                                            str(dtype),
+                                            family,
+                                            int(n),
+                                            float(scale),
+                                            float(beta),
+                                            float(base),
+                                            int(rows),
+                                            int(seed),
                                         )
                                         cells[cell] = None
     return list(cells)
@@ -218,7 +270,9 @@ def group_cells(cells: Iterable[Cell]) -> list[list[Cell]]:
 
 def cell_inputs(cell: Cell) -> np.ndarray:
     """The ``(rows, n)`` logits of ``cell``."""
-    return make_inputs(cell.family, cell.n, cell.scale, cell.rows, np.dtype(cell.dtype), cell.seed, cell.c)
+    return make_inputs(
+        cell.family, cell.n, cell.scale, cell.rows, np.dtype(cell.dtype), cell.seed, cell.c
+    )
 
 
 def cell_reference(cell: Cell, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,13 +294,19 @@ def cell_reference(cell: Cell, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             rows.append(func(row[None, :], beta=cell.beta, base=cell.base_arg))
         except reference.PrecisionLimitError:
             valid[r] = False
-            rows.append(np.full((1,) if cell.function == "logsumexp" else (1, x.shape[1]), np.nan, dtype=x.dtype))
+            rows.append(
+                np.full(
+                    (1,) if cell.function == "logsumexp" else (1, x.shape[1]), np.nan, dtype=x.dtype
+                )
+            )
     return np.concatenate(rows), valid
 
 
 def cell_result(cell: Cell, x: np.ndarray) -> np.ndarray:
     """What the kernel of ``cell`` returns for ``x``, through the public API."""
-    return np.asarray(getattr(ss, cell.function)(x, method=cell.method, beta=cell.beta, base=cell.base_arg))
+    return np.asarray(
+        getattr(ss, cell.function)(x, method=cell.method, beta=cell.beta, base=cell.base_arg)
+    )
 
 
 #: Keys of a record, in CSV column order.
@@ -277,7 +337,9 @@ def _num(value) -> float | None:
     return None if math.isnan(value) else value
 
 
-def measure(cell: Cell, x: np.ndarray, result: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None) -> dict:
+def measure(
+    cell: Cell, x: np.ndarray, result: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None
+) -> dict:
     """The record of one cell from its inputs, the kernel's result and the reference.
 
     ``valid`` (per row, default all) leaves out rows without a reference.
@@ -300,9 +362,15 @@ def measure(cell: Cell, x: np.ndarray, result: np.ndarray, ref: np.ndarray, vali
             record["max_bits"] = float(metrics.bits_of_error(worst))
         else:
             record["max_ulp"] = record["median_ulp"] = record["max_bits"] = None
-        for name, code in (("overflow", metrics.OVERFLOW), ("underflow", metrics.UNDERFLOW), ("nan", metrics.NAN)):
+        for name, code in (
+            ("overflow", metrics.OVERFLOW),
+            ("underflow", metrics.UNDERFLOW),
+            ("nan", metrics.NAN),
+        ):
             record[name] = float(np.count_nonzero(codes == code) / size) if size else 0.0
-        record["unbounded"] = float(np.count_nonzero(ok & ~np.isfinite(ulps)) / size) if size else 0.0
+        record["unbounded"] = (
+            float(np.count_nonzero(ok & ~np.isfinite(ulps)) / size) if size else 0.0
+        )
         record.update(_bound_stats(cell, x, result, ref, good))
         if cell.function == "softmax":
             dev = metrics.sum_deviation_eps(result)
@@ -458,7 +526,9 @@ class Progress:
         if getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, file=self.stream, desc=desc, unit="el", unit_scale=True)
+            self.bar = tqdm(
+                total=self.total, file=self.stream, desc=desc, unit="el", unit_scale=True
+            )
 
     def __call__(self, k: int) -> None:
         self.count += k
@@ -468,11 +538,12 @@ class Progress:
         fraction = self.count / self.total
         if fraction >= self._next_note or self.count >= self.total:
             elapsed = time.monotonic() - self.start
-            print(f"  {fraction:6.1%} of {self.total} {self.desc}, {elapsed:.0f} s", file=self.stream)
+            print(
+                f"  {fraction:6.1%} of {self.total} {self.desc}, {elapsed:.0f} s", file=self.stream
+            )
             while self._next_note <= fraction:
                 self._next_note += 0.1
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-

@@ -147,7 +147,9 @@ def find_threshold(function: str, method: str, dtype, beta: float = 1.0) -> Thre
         return None if bits is None else sign * float(_float_of_bits(bits, dtype))
 
     if over(0) or under(0):
-        raise RuntimeError(f"{function}/{method} fails at t = 0 in {dtype}: the probes assume it does not")
+        raise RuntimeError(
+            f"{function}/{method} fails at t = 0 in {dtype}: the probes assume it does not"
+        )
     first_over = _first_true(over, 0, top)
     first_under = _first_true(under, 0, top)
     theory = {k: v / beta for k, v in edges(dtype).items()}
@@ -167,7 +169,9 @@ def find_threshold(function: str, method: str, dtype, beta: float = 1.0) -> Thre
     )
 
 
-def threshold_table(functions: dict[str, tuple[str, ...]], dtypes, betas=(1.0, 1e3, 1e6)) -> list[Threshold]:
+def threshold_table(
+    functions: dict[str, tuple[str, ...]], dtypes, betas=(1.0, 1e3, 1e6)
+) -> list[Threshold]:
     """:func:`find_threshold` for every function x method x dtype x beta (base e)."""
     return [
         find_threshold(function, method, dtype, beta)

@@ -16,7 +16,12 @@ from .log_softmax import (
     log_softmax_rows_parallel,
     log_softmax_shifted_split,
 )
-from .logsumexp import LOGSUMEXP_METHODS, logsumexp_rows, logsumexp_rows_parallel, logsumexp_shifted_split
+from .logsumexp import (
+    LOGSUMEXP_METHODS,
+    logsumexp_rows,
+    logsumexp_rows_parallel,
+    logsumexp_shifted_split,
+)
 from .softmax import SOFTMAX_METHODS, softmax_rows, softmax_rows_parallel, softmax_shifted_split
 
 DRIVERS = {

@@ -25,7 +25,8 @@ Why these options:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from numba import njit
 

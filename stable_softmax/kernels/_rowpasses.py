@@ -14,9 +14,16 @@ import math
 import numpy as np
 from numba import prange
 
-from ._blocks import BLOCK, block_max, exp_store_sum, exp_store_sum_nonpositive, exp_sum, shifted_minus
-from .division import divide_by_sum
+from ._blocks import (
+    BLOCK,
+    block_max,
+    exp_store_sum,
+    exp_store_sum_nonpositive,
+    exp_sum,
+    shifted_minus,
+)
 from ._options import kernel
+from .division import divide_by_sum
 from .exp import fast_exp
 
 
@@ -101,7 +108,9 @@ def split_exp_store_sum(x, out, c, m):
     partial = np.empty(nb, dtype=x.dtype)
     small = np.empty(nb, dtype=x.dtype)
     for b in prange(nb):
-        partial[b], small[b] = exp_store_sum_block(x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m)
+        partial[b], small[b] = exp_store_sum_block(
+            x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m
+        )
     total = x.dtype.type(0.0)
     for b in range(nb):
         total += partial[b]
@@ -130,4 +139,6 @@ def split_divide_by_sum(out, s, smallest):
 @kernel(parallel=True)
 def split_shifted_minus(x, out, c, m, offset):
     for b in prange(n_blocks(x.size)):
-        shifted_minus(x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m, offset)
+        shifted_minus(
+            x[b * BLOCK : (b + 1) * BLOCK], out[b * BLOCK : (b + 1) * BLOCK], c, m, offset
+        )

@@ -121,7 +121,7 @@ import math
 
 import numpy as np
 from numba import prange, types
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
 from ._blocks import BLOCK, block_sum, row_max
 from ._options import kernel
@@ -222,7 +222,17 @@ def exp_dd_scaled(th, tl, qshift, xmin):
     h, he = fast_two_sum(1.0, rh)
     p2, p2e = two_prod(rh, rh)
     s, se = fast_two_sum(h, 0.5 * p2)
-    poly = fma(fma(fma(fma(fma(fma(fma(fma(_P11, rh, _P10), rh, _P9), rh, _P8), rh, _P7), rh, _P6), rh, _P5), rh, _P4), rh, _P3)
+    poly = fma(
+        fma(
+            fma(
+                fma(fma(fma(fma(fma(_P11, rh, _P10), rh, _P9), rh, _P8), rh, _P7), rh, _P6), rh, _P5
+            ),
+            rh,
+            _P4,
+        ),
+        rh,
+        _P3,
+    )
     lo = se + (he + (fma(rl, rh, rl) + fma(0.5, p2e, (p2 * rh) * poly)))
     # kf = 4 q + j: times 2^(j/4), selected branch-free
     qs = ((kf - 1.5) * 0.25) + _SHIFT  # q + _SHIFT, q = floor(kf / 4)
@@ -318,7 +328,9 @@ def _row_rest64(x, m, c_hi, c_lo, eh, el, whole, one, sigma, qshift, xmin):
         size = xb.size
         hb = eh[start : start + BLOCK] if whole else eh[:size]
         lb = el[start : start + BLOCK] if whole else el[:size]
-        ties += _exp_split_block64(xb, m, c_hi, c_lo, hb, lb, top[:size], rem[:size], one, sigma, qshift, xmin)
+        ties += _exp_split_block64(
+            xb, m, c_hi, c_lo, hb, lb, top[:size], rem[:size], one, sigma, qshift, xmin
+        )
         r_hi, err = two_sum(r_hi, block_sum(top[:size]))
         r_lo += err + block_sum(rem[:size])
     r_hi, r_lo = fast_two_sum(r_hi, r_lo)
@@ -345,7 +357,9 @@ def _log_rest64(x, m, c_hi, c_lo):
     lb = np.empty(nb)
     r_hi, r_lo, ties = _row_rest64(x, m, c_hi, c_lo, hb, lb, False, 1.0, _SIGMA, 0.0, _XMIN)
     if r_hi < 2.0**-960:
-        r_hi, r_lo, k = _row_rest64(x, m, c_hi, c_lo, hb, lb, False, _RESCUE_ONE, _SIGMA, _RESCUE, -1455.0)
+        r_hi, r_lo, k = _row_rest64(
+            x, m, c_hi, c_lo, hb, lb, False, _RESCUE_ONE, _SIGMA, _RESCUE, -1455.0
+        )
         r_hi, r_lo = math.ldexp(r_hi + r_lo, -960), 0.0
     elif r_hi < 2.0**-8:
         sigma = math.ldexp(_SIGMA, math.frexp(r_hi)[1] + 1)
@@ -515,7 +529,8 @@ def _softmax64(x, out, c_hi, c_lo, lo):
 @kernel
 def _softmax32(x, out, c_hi, c_lo, scratch):
     """``scratch``: :func:`_scratch_size` float64, the terms (rows up to ``_KEEP32``) or
-    nothing (longer rows: the output pass recomputes them, with the same bits)."""
+    nothing (longer rows: the output pass recomputes them, with the same bits).
+    """
     m = row_max(x)
     if not math.isfinite(m):
         fill(out, math.nan)
@@ -548,7 +563,9 @@ def _log_softmax64(x, out, c_hi, c_lo):
         return
     lh, ll = _log_sum64(x, m, c_hi, c_lo)
     for start in range(0, x.size, BLOCK):
-        _log_softmax_block64(x[start : start + BLOCK], out[start : start + BLOCK], m, c_hi, c_lo, lh, ll)
+        _log_softmax_block64(
+            x[start : start + BLOCK], out[start : start + BLOCK], m, c_hi, c_lo, lh, ll
+        )
 
 
 @kernel
@@ -686,7 +703,8 @@ def softmax_accurate_rows(x, out, c_hi, c_lo):
 @kernel(parallel=True)
 def softmax_accurate_rows_parallel(x, out, c_hi, c_lo, chunks):
     """Rows in ``chunks`` contiguous chunks (one per thread), one scratch per chunk
-    (same bits as serial; a scratch per row would be allocated and faulted in once per row)."""
+    (same bits as serial; a scratch per row would be allocated and faulted in once per row).
+    """
     rows = x.shape[0]
     chunks = max(1, min(chunks, rows))
     for t in prange(chunks):

@@ -91,7 +91,8 @@ def _sum(values, zero):
 def _dot(weights, values):
     """``sum_i weights_i values_i`` by Neumaier's summation of the rounded
     products, in the dtype; terms with ``weights_i == 0`` are skipped, so
-    ``0 * inf`` counts as 0."""
+    ``0 * inf`` counts as 0.
+    """
     s = values.dtype.type(0.0)
     comp = values.dtype.type(0.0)
     for i in range(values.size):

@@ -144,7 +144,8 @@ def _targets_avx512(context):
 
 def scaling_method():
     """How the kernels compiled in this process scale by ``2^k``: ``"vscalef
-    (AVX-512)"`` or ``"exponent bits (portable)"`` (see :func:`_mul_pow2`)."""
+    (AVX-512)"`` or ``"exponent bits (portable)"`` (see :func:`_mul_pow2`).
+    """
     from numba.core.registry import cpu_target
 
     if _targets_avx512(cpu_target.target_context):
@@ -257,7 +258,8 @@ def _pow2_from_shifted(typingctx, t, shift):
 def _exp_kernel(x, xmin, xmax, log2e, shift, ln2_hi, ln2_lo, poly):
     """``exp(x)`` with the constants of one format (all of the type of ``x``;
     ``poly`` the coefficients of ``P``, highest degree first). Inlined by
-    LLVM into :func:`exp32`/:func:`exp64`, where the constants fold."""
+    LLVM into :func:`exp32`/:func:`exp64`, where the constants fold.
+    """
     # Python's max/min keep their first argument when the comparison fails,
     # so a NaN x passes through (vmaxps + vminps) and gives a NaN result.
     xc = min(max(x, xmin), xmax)
@@ -299,7 +301,9 @@ _P_32 = (_C6_32, _C5_32, _C4_32, _C3_32, _C2_32, _ONE_32, _ONE_32)
 @kernel
 def exp32(x):
     """``exp(x)`` for a float32 ``x``, in float32 throughout; <= 1 ULP."""
-    return _exp_kernel(np.float32(x), _XMIN_32, _XMAX_32, _LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, _P_32)
+    return _exp_kernel(
+        np.float32(x), _XMIN_32, _XMAX_32, _LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, _P_32
+    )
 
 
 @kernel
@@ -311,7 +315,9 @@ def exp32_nonpositive(x):
     alone, L1-resident: ~10% faster; inside the whole softmax kernel the gain
     is within noise in float32). A positive ``x`` is outside the contract.
     """
-    return _exp_kernel(np.float32(x), _XMIN_32, _f32(math.inf), _LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, _P_32)
+    return _exp_kernel(
+        np.float32(x), _XMIN_32, _f32(math.inf), _LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, _P_32
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -338,19 +344,36 @@ _C8_64 = float.fromhex("0x1.a01994e237011p-16")
 _C9_64 = float.fromhex("0x1.71e26d7c20ba3p-19")
 _C10_64 = float.fromhex("0x1.28b29a3eaa1e6p-22")
 _C11_64 = float.fromhex("0x1.a830ef3edd5dap-26")
-_P_64 = (_C11_64, _C10_64, _C9_64, _C8_64, _C7_64, _C6_64, _C5_64, _C4_64, _C3_64, _C2_64, _ONE_64, _ONE_64)
+_P_64 = (
+    _C11_64,
+    _C10_64,
+    _C9_64,
+    _C8_64,
+    _C7_64,
+    _C6_64,
+    _C5_64,
+    _C4_64,
+    _C3_64,
+    _C2_64,
+    _ONE_64,
+    _ONE_64,
+)
 
 
 @kernel
 def exp64(x):
     """``exp(x)`` for a float64 ``x``; <= 1 ULP."""
-    return _exp_kernel(np.float64(x), _XMIN_64, _XMAX_64, _LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, _P_64)
+    return _exp_kernel(
+        np.float64(x), _XMIN_64, _XMAX_64, _LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, _P_64
+    )
 
 
 @kernel
 def exp64_nonpositive(x):
     """:func:`exp64` for ``x <= 0`` or NaN, without the overflow clamp (see :func:`exp32_nonpositive`)."""
-    return _exp_kernel(np.float64(x), _XMIN_64, math.inf, _LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, _P_64)
+    return _exp_kernel(
+        np.float64(x), _XMIN_64, math.inf, _LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, _P_64
+    )
 
 
 # ---------------------------------------------------------------------------

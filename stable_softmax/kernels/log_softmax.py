@@ -18,10 +18,26 @@ import math
 
 from numba import prange
 
-from ._blocks import BLOCK, block_max, exp_sum, exp_sum_unscaled, has_nan, row_max, scaled_minus, shifted_minus
+from ._blocks import (
+    BLOCK,
+    block_max,
+    exp_sum,
+    exp_sum_unscaled,
+    has_nan,
+    row_max,
+    scaled_minus,
+    shifted_minus,
+)
 from ._options import kernel
 from ._reduce import log_softmax_special
-from ._rowpasses import n_blocks, online_merge, row_exp_sum, split_exp_sum, split_max, split_shifted_minus
+from ._rowpasses import (
+    n_blocks,
+    online_merge,
+    row_exp_sum,
+    split_exp_sum,
+    split_max,
+    split_shifted_minus,
+)
 from .accurate import log_softmax_accurate_row
 
 

@@ -24,8 +24,8 @@ from numba import prange
 from ._blocks import BLOCK, exp_sum_off_max, exp_sum_unscaled, row_max
 from ._options import kernel
 from ._reduce import nan_max
-from .accurate import logsumexp_accurate_row
 from ._rowpasses import row_exp_sum, split_exp_sum, split_max
+from .accurate import logsumexp_accurate_row
 
 
 @kernel

@@ -45,8 +45,8 @@ from ._rowpasses import (
     split_exp_store_sum,
     split_max,
 )
-from .division import divide, divide_by_sum
 from .accurate import softmax_accurate_row
+from .division import divide, divide_by_sum
 from .exp import fast_exp
 
 
