@@ -35,7 +35,7 @@ import numpy as np
 from mpmath import libmp
 
 from . import _api
-from ._exact import _UNDERFLOW_CUT, _lg, _mx, _Row, _ziv
+from ._exact import _lg, _mx, _Row, _ziv
 from ._rounding import round_within
 
 __all__ = ["cross_entropy", "cross_entropy_grad"]
@@ -69,7 +69,7 @@ def _cached(
         "input_dtype": row.dtype.str,
         "n": int(row.size),
         "beta_base": scale_key,
-        "target": fmt.dtype.str,
+        "target": fmt.cache_tag,
     }
     data = row.astype(row.dtype.newbyteorder("<")).tobytes()
     data += np.asarray(target, dtype="<f8").tobytes()
@@ -290,7 +290,7 @@ def _grad_row(row: np.ndarray, w: np.ndarray, hard: bool, scale, fmt) -> np.ndar
             scale, fmt, lambda row_, lev, wj=float(w[j]): (libmp.from_float(-wj), None)
         )
     # c p_j < c exp(t_j) rounds to 0 once t_j < -(cut + ln c), c bounded above.
-    cut = libmp.from_float(_UNDERFLOW_CUT[fmt.precision] + max(0.0, math.log(_c_upper(scale))))
+    cut = libmp.from_float(fmt.ln_underflow_bound + max(0.0, math.log(_c_upper(scale))))
     for jj, j in enumerate(idx):
         wj = float(w[j])
         if wj == 0.0 and not r.is_max[jj] and libmp.mpf_gt(r.t_lower[jj], cut):
