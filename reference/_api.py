@@ -71,7 +71,8 @@ def _target_and_values(x: Any, dtype: Any):
     kind = arr.dtype.kind
     if arr.dtype.name in FORMATS:
         # Every format of the table converts exactly to float64 (itself included).
-        values = arr if arr.dtype.itemsize >= 4 else arr.astype(np.float64)
+        with np.errstate(invalid="ignore"):  # ml_dtypes warns when it converts NaN
+            values = arr if arr.dtype.itemsize >= 4 else arr.astype(np.float64)
     elif kind == "f":
         raise TypeError(f"{arr.dtype} input is not supported; cast with x.astype(np.float64)")
     elif kind in "iub":
