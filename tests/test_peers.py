@@ -156,3 +156,10 @@ def test_varint_encodes_negative_int64_as_ten_bytes():
     # protobuf: int64 -1 is the 64-bit two's complement, 9 x 0xff then 0x01
     assert peers._varint(-1) == b"\xff" * 9 + b"\x01"
     assert peers._varint(300) == b"\xac\x02"
+
+
+def test_get_of_an_absent_peer_says_how_to_install(monkeypatch):
+    monkeypatch.delitem(implementations._REGISTRY, ("softmax", "torch"), raising=False)
+    monkeypatch.setattr(implementations, "_load_plugins", lambda: None)
+    with pytest.raises(ValueError, match=r"not installed.*stable_softmax\[peers\]"):
+        implementations.get("softmax", "torch")
