@@ -68,17 +68,26 @@ class Cell:
         return asdict(self)
 
 
+def _resolve(function: str, item: str | implementations.Implementation):
+    """``item`` itself when it is an implementation (registered or not), else its lookup."""
+    if isinstance(item, implementations.Implementation):
+        return item
+    return implementations.get(function, item)
+
+
 def build_cells(
     grid: Grid,
-    functions: dict[str, tuple[str, ...]],
+    functions: dict[str, tuple[str | implementations.Implementation, ...]],
     dtypes: Iterable[str] = DTYPES,
     families: Iterable[str] | None = None,
     seed: int = 0,
 ) -> list[Cell]:
     """Every cell of ``grid`` for the given functions and implementations, dtypes and families.
 
-    ``functions`` maps a function to the names of the implementations to
-    measure; an implementation gets cells only in the dtypes it accepts
+    ``functions`` maps a function to the implementations to measure, by name
+    (:func:`stable_softmax.implementations.get`) or as
+    :class:`~stable_softmax.implementations.Implementation` objects (the
+    cells carry their names). An implementation gets cells only in the dtypes it accepts
     (:attr:`~stable_softmax.implementations.Implementation.dtypes`).
     ``families=None`` keeps all. Cells that overlapping blocks share appear
     once; the order is deterministic: grid points, then dtypes, then
@@ -87,7 +96,7 @@ def build_cells(
     pairs = [
         (function, impl.name, impl.dtypes)
         for function, names in functions.items()
-        for impl in (implementations.get(function, name) for name in names)
+        for impl in (_resolve(function, name) for name in names)
     ]
     cells: dict[Cell, None] = {}
     for point, dtype, (function, name, accepted) in itertools.product(
