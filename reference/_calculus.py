@@ -53,6 +53,11 @@ def _prepare(logits, labels, axis, beta, base, dtype):
     from stable_softmax._validate import Rows, class_axis, cross_entropy_labels
 
     values, fmt = _api._target_and_values(logits, dtype)
+    if fmt.name not in ("float32", "float64"):  # the narrow formats are not covered here
+        raise TypeError(
+            f"the cross-entropy reference computes in float32 or float64, not {fmt.name}; "
+            "pass logits.astype(np.float32) or dtype=np.float32"
+        )
     ax = class_axis(axis, values.ndim, "logits")
     scale, scale_key = _api._scale(beta, base)
     layout = Rows.of(values.shape, (ax,))
