@@ -14,7 +14,9 @@ Figueroa (1995, "When is double rounding innocuous?", ACM SIGNUM Newsletter
 30(3)): if ``a`` and ``b`` have ``p`` bits and ``a op b`` (op in + - * /) is
 first rounded to nearest in a format of ``q >= 2p + 1`` bits and then to
 ``p`` bits, the result is the correctly rounded one (square root needs
-``q >= 2p + 2``). float64 has ``q = 53``, so ``p <= 26``. The theorem is
+``q >= 2p + 2``); Roux (2014, "Innocuous double rounding of basic arithmetic
+operations", J. Formalized Reasoning 7(1)) proved it formally, underflow
+included. float64 has ``q = 53``, so ``p <= 26``. The theorem is
 about significands; the exponent range is no obstacle here: every
 intermediate of these formats (sums up to ``2 * 3.4e38``, products and
 quotients between ``2**-266`` and ``2**262`` for bfloat16) is a normal
