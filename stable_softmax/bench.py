@@ -170,16 +170,18 @@ def run(
             peer_out = np.empty_like(x)
             for nthreads in threads:
                 numba.set_num_threads(min(nthreads, numba.config.NUMBA_NUM_THREADS))
-                calls: dict[str, Callable[[], object]] = {"memcpy": lambda: np.copyto(out, x)}
+                calls: dict[str, Callable[[], object]] = {
+                    "memcpy": lambda x=x, out=out: np.copyto(out, x)
+                }
                 for method in methods:
-                    calls[method] = lambda m=method: ss.softmax(x, method=m, out=out)
+                    calls[method] = lambda m=method, x=x, out=out: ss.softmax(x, method=m, out=out)
                 if peers["scipy"] is not None:
-                    calls["scipy"] = lambda: peers["scipy"].softmax(x, axis=-1)
+                    calls["scipy"] = lambda x=x, sp=peers["scipy"]: sp.softmax(x, axis=-1)
                 if peers["torch"] is not None:
                     torch = peers["torch"]
                     torch.set_num_threads(nthreads)
                     tx = torch.from_numpy(x)
-                    calls["torch"] = lambda tx=tx: torch.softmax(tx, dim=-1)
+                    calls["torch"] = lambda tx=tx, t=torch: t.softmax(tx, dim=-1)
                 if peers["jax"] is not None:
                     calls["jax"] = _jax_call(peers["jax"], x)
                 if peers["onnxruntime"] is not None:
@@ -189,12 +191,13 @@ def run(
                     )
                 with _pinned(nthreads):
                     for name, call in calls.items():
-                        timings.append(Timing(shape, dtype, nthreads, name, best_time(call, budget)))
+                        seconds = best_time(call, budget)
+                        timings.append(Timing(shape, dtype, nthreads, name, seconds))
     return timings
 
 
 def format_table(timings: list[Timing]) -> str:
-    """A Markdown table: each time, its multiple of ``np.copyto``, and each peer's time over ours."""
+    """A Markdown table: each time, its multiple of ``np.copyto``, each peer's time over ours."""
     by_case: dict[tuple, dict[str, float]] = {}
     for t in timings:
         by_case.setdefault((t.shape, t.dtype, t.threads), {})[t.name] = t.seconds
