@@ -9,9 +9,9 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._methods import METHOD_IDS, SPLIT_METHODS
 from ._validate import Rows, as_float_array, check_method, check_out, normalize_axis, scale_factor
 from .kernels import DRIVERS
-from .kernels.accurate import ACCURATE_DRIVERS
 
 #: Below this many elements, starting threads costs more than it saves
 #: (measured: a 256 x 256 float32 softmax is about 40 us on one thread).
@@ -62,71 +62,54 @@ def _rows_on_threads(rows: int, n: int) -> bool:
     return threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS
 
 
-def _run(function: str, method: str, x: np.ndarray, out: np.ndarray, c) -> None:
+def _run(
+    function: str, method: str, x: np.ndarray, out: np.ndarray, c: tuple[float, float]
+) -> None:
     """Run ``function`` on the rows of ``x`` into ``out``, on one thread or several.
 
-    Every path gives the same bits: rows are independent, and the split
-    kernels combine their blocks in the order the serial kernels do.
+    ``c`` is the scale as ``(hi, lo)``. Every path gives the same bits: rows
+    are independent, and the split kernels combine their blocks in the order
+    the serial kernels do.
     """
-    if method == "accurate":
-        _run_accurate(function, x, out, c)
-        return
     drivers = DRIVERS[function]
-    method_id = drivers["methods"].index(method)
+    method_id = METHOD_IDS[method]
+    threads = numba.get_num_threads()
     rows, n = x.shape
     if _rows_on_threads(rows, n):
-        with _parallel_launch():
-            drivers["rows_parallel"](x, out, c, method_id)
-    elif numba.get_num_threads() > 1 and n >= SPLIT_MIN_ELEMENTS and method in drivers["split"]:
-        split = drivers["split"][method]
-        with _parallel_launch():
-            for r in range(rows):
-                if function == "logsumexp":
-                    out[r] = split(x[r], c)
-                else:
-                    split(x[r], out[r], c)
+        driver = drivers.rows_parallel
+    elif threads > 1 and n >= SPLIT_MIN_ELEMENTS and method in SPLIT_METHODS[function]:
+        driver = drivers.rows_split
     else:
-        drivers["rows"](x, out, c, method_id)
+        drivers.rows(x, out, c[0], method_id, c[1], threads)
+        return
+    with _parallel_launch():
+        driver(x, out, c[0], method_id, c[1], threads)
 
 
-# --- method "accurate": the scale as a double-double (kernels/accurate.py) ---
+def _scale(method: str, beta, base, dtype: np.dtype) -> tuple[float, float]:
+    """The scale ``c = beta ln(base)`` as ``(hi, lo)`` float64 for the kernels.
 
-
-def _accurate_scale(beta, base) -> tuple[float, float]:
-    """``beta * ln(base)`` (already validated) as ``hi + lo``, exact to about 2^-110."""
+    Every method but ``accurate`` takes ``c`` rounded once to ``dtype`` (``lo``
+    is 0; a float32 ``c`` is exact as a float64, and the kernels round it back
+    to the dtype of ``x``). ``accurate`` takes it as a double-double.
+    """
+    c = scale_factor(beta, base, dtype)  # validates beta and base for every method
+    if method != "accurate":
+        return float(c), 0.0
     if base is None:
         return float(beta), 0.0
     import mpmath
 
     with mpmath.workprec(160):
-        c = mpmath.mpf(float(beta)) * mpmath.log(mpmath.mpf(float(base)))
-        hi = float(c)
-        return hi, float(c - hi)
-
-
-def _run_accurate(function: str, x: np.ndarray, out: np.ndarray, c: tuple[float, float]) -> None:
-    """Rows on one thread or, for enough rows, spread over threads (same bits either way)."""
-    serial, parallel = ACCURATE_DRIVERS[function]
-    rows, n = x.shape
-    if _rows_on_threads(rows, n):
-        chunks = (
-            (numba.get_num_threads(),) if function == "softmax" else ()
-        )  # one scratch per thread
-        with _parallel_launch():
-            parallel(x, out, *c, *chunks)
-    else:
-        serial(x, out, *c)
-
-
-# --- end of method "accurate" ---
+        exact = mpmath.mpf(float(beta)) * mpmath.log(mpmath.mpf(float(base)))
+        hi = float(exact)
+        return hi, float(exact - hi)
 
 
 def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out) -> np.ndarray:
     check_method(function, method)
     arr = as_float_array(x)
-    c = scale_factor(beta, base, arr.dtype)
-    if method == "accurate":
-        c = _accurate_scale(beta, base)
+    c = _scale(method, beta, base, arr.dtype)
     layout = Rows.of(arr.shape, normalize_axis(axis, arr.ndim))
     src = layout.rows_of(arr)
     if out is None:
@@ -279,9 +262,7 @@ def logsumexp(
     """
     check_method("logsumexp", method)
     arr = as_float_array(x)
-    c = scale_factor(beta, base, arr.dtype)
-    if method == "accurate":
-        c = _accurate_scale(beta, base)
+    c = _scale(method, beta, base, arr.dtype)
     axes = normalize_axis(axis, arr.ndim)
     layout = Rows.of(arr.shape, axes)
     result = np.empty(layout.rows, dtype=arr.dtype)

@@ -17,12 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.exceptions import AxisError
 
-#: Methods of each public function, in the order the docs list them.
-METHODS: dict[str, tuple[str, ...]] = {
-    "softmax": ("naive", "shifted", "lse", "online", "accurate"),
-    "log_softmax": ("naive", "shifted", "lse", "online", "accurate"),
-    "logsumexp": ("naive", "shifted", "log1p", "accurate"),
-}
+from ._methods import METHODS
 
 _CAST_HINT = "pass x.astype(np.float32) or x.astype(np.float64)"
 
@@ -86,11 +81,12 @@ def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
 
 
 def check_method(function: str, method) -> str:
-    """Return ``method`` if ``function`` has it, else raise ``ValueError`` listing the valid ones."""
+    """Return ``method`` if ``function`` has it, else raise ``ValueError`` listing them."""
     valid = METHODS[function]
     if method not in valid:
         raise ValueError(
-            f"unknown method {method!r} for {function}; valid methods are {', '.join(map(repr, valid))}"
+            f"unknown method {method!r} for {function}; "
+            f"valid methods are {', '.join(map(repr, valid))}"
         )
     return method
 
@@ -113,7 +109,8 @@ def scale_factor(beta, base, dtype: np.dtype) -> np.floating:
         base_f = _finite_real("base", base)
         if not base_f > 1:
             raise ValueError(
-                f"base must be > 1, got {base!r}; a base in (0, 1) is softmin: pass -x with base 1/base"
+                f"base must be > 1, got {base!r}; "
+                "a base in (0, 1) is softmin: pass -x with base 1/base"
             )
         c = beta_f * math.log(base_f)
     scaled = dtype.type(c) if abs(c) <= float(np.finfo(dtype).max) else dtype.type(np.inf)
@@ -218,7 +215,8 @@ def check_reduction(reduction) -> str:
     """Return ``reduction`` if it is one of :data:`REDUCTIONS`, else raise ``ValueError``."""
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(
-            f"unknown reduction {reduction!r}; valid reductions are {', '.join(map(repr, REDUCTIONS))}"
+            f"unknown reduction {reduction!r}; "
+            f"valid reductions are {', '.join(map(repr, REDUCTIONS))}"
         )
     return reduction
 
@@ -275,7 +273,8 @@ def cross_entropy_labels(labels, shape: tuple[int, ...], axis: int, dtype: np.dt
 def _class_indices(arr: np.ndarray, n: int, shape: tuple[int, ...]) -> np.ndarray:
     if arr.dtype.kind not in "iu":
         raise TypeError(
-            f"labels of shape {arr.shape} are class indices and need an integer dtype, got {arr.dtype}; "
+            f"labels of shape {arr.shape} are class indices and need an integer dtype, "
+            f"got {arr.dtype}; "
             f"pass labels.astype(np.intp), or labels of shape {shape} for probability targets"
         )
     bad = (arr < 0) | (arr >= n)
@@ -308,7 +307,8 @@ def _probability_targets(arr: np.ndarray, axis: int, dtype: np.dtype, layout: Ro
         kept = [int(i) for i in np.unravel_index(r, layout.kept_shape)] if layout.kept_shape else []
         where = ", ".join([str(i) for i in kept[:axis]] + [":"] + [str(i) for i in kept[axis:]])
         raise ValueError(
-            f"labels[{where}] sums to {float(sums[r])!r}, not 1 (tolerance {tolerance:.1e} for {arr.dtype} "
+            f"labels[{where}] sums to {float(sums[r])!r}, not 1 "
+            f"(tolerance {tolerance:.1e} for {arr.dtype} "
             f"labels); normalise them, e.g. labels / labels.sum(axis={axis}, keepdims=True)"
         )
     return np.ascontiguousarray(rows, dtype=dtype)

@@ -18,6 +18,7 @@ import math
 
 from numba import prange
 
+from .._methods import ACCURATE, LSE, NAIVE, ONLINE, SHIFTED
 from ._blocks import (
     BLOCK,
     block_max,
@@ -29,7 +30,6 @@ from ._blocks import (
     shifted_minus,
 )
 from ._options import kernel
-from ._reduce import log_softmax_special
 from ._rowpasses import (
     n_blocks,
     online_merge,
@@ -38,6 +38,7 @@ from ._rowpasses import (
     split_max,
     split_shifted_minus,
 )
+from ._special import log_softmax_special
 from .accurate import log_softmax_accurate_row
 
 
@@ -127,34 +128,47 @@ def log_softmax_shifted_split(x, out, c):
     split_shifted_minus(x, out, c, m, math.log(split_exp_sum(x, c, m)))
 
 
-#: Method names in the order of the ids the parallel driver takes.
-LOG_SOFTMAX_METHODS = ("naive", "shifted", "lse", "online", "accurate")
-
-
 @kernel
-def log_softmax_row(x, out, c, method):
-    """Dispatch on ``method``, an index into :data:`LOG_SOFTMAX_METHODS`."""
-    if method == 0:
-        log_softmax_naive_row(x, out, c)
-    elif method == 1:
+def log_softmax_row(x, out, c, method, c_lo=0.0):
+    """Dispatch one row on ``method``, a method id of :mod:`stable_softmax._methods`.
+
+    ``c_lo`` is the low part of the scale for ``ACCURATE`` (ignored by the others).
+    """
+    if method == SHIFTED:
         log_softmax_shifted_row(x, out, c)
-    elif method == 2:
+    elif method == NAIVE:
+        log_softmax_naive_row(x, out, c)
+    elif method == LSE:
         log_softmax_lse_row(x, out, c)
-    elif method == 3:
+    elif method == ONLINE:
         log_softmax_online_row(x, out, c)
+    elif method == ACCURATE:
+        log_softmax_accurate_row(x, out, c, c_lo)
     else:
-        log_softmax_accurate_row(x, out, c)
+        raise ValueError("log_softmax_row: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel
-def log_softmax_rows(x, out, c, method):
+def log_softmax_rows(x, out, c, method, c_lo=0.0, threads=0):
     """Every row of a ``(rows, n)`` array on the calling thread."""
     for r in range(x.shape[0]):
-        log_softmax_row(x[r], out[r], c, method)
+        log_softmax_row(x[r], out[r], c, method, c_lo)
 
 
 @kernel(parallel=True)
-def log_softmax_rows_parallel(x, out, c, method):
+def log_softmax_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
     """Every row of a ``(rows, n)`` array, rows spread over threads."""
     for r in prange(x.shape[0]):
-        log_softmax_row(x[r], out[r], c, method)
+        log_softmax_row(x[r], out[r], c, method, c_lo)
+
+
+@kernel
+def log_softmax_rows_split(x, out, c, method, c_lo=0.0, threads=0):
+    """Each row in turn, its blocks spread over threads (methods with a split kernel;
+    the others run as :func:`log_softmax_rows`).
+    """
+    if method != SHIFTED:
+        log_softmax_rows(x, out, c, method, c_lo, threads)
+        return
+    for r in range(x.shape[0]):
+        log_softmax_shifted_split(x[r], out[r], c)
