@@ -9,8 +9,18 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._methods import METHOD_IDS, SPLIT_METHODS
-from ._validate import Rows, as_float_array, check_method, check_out, normalize_axis, scale_factor
+from ._methods import DEFAULT_METHOD, METHOD_IDS, SPLIT_METHODS
+from ._validate import (
+    Rows,
+    as_float_array,
+    check_method,
+    check_out,
+    check_weights,
+    normalize_axis,
+    scale_factor,
+    split_masked,
+)
+from ._weights import exclude, keep_mask, sign_of, weighted_logsumexp
 from .kernels import DRIVERS
 
 #: Below this many elements, starting threads costs more than it saves
@@ -106,10 +116,14 @@ def _scale(method: str, beta, base, dtype: np.dtype) -> tuple[float, float]:
         return hi, float(exact - hi)
 
 
-def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out) -> np.ndarray:
+def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out, where) -> np.ndarray:
     check_method(function, method)
+    x, mask_keep = split_masked(x)
     arr = as_float_array(x)
     c = _scale(method, beta, base, arr.dtype)
+    keep = keep_mask(mask_keep, where, arr.shape)
+    if keep is not None:
+        arr = exclude(arr, keep)  # a new array: x is never written
     layout = Rows.of(arr.shape, normalize_axis(axis, arr.ndim))
     src = layout.rows_of(arr)
     if out is None:
@@ -142,10 +156,11 @@ def softmax(
     x: ArrayLike,
     axis: Axis = -1,
     *,
-    method: str = "shifted",
+    method: str = DEFAULT_METHOD["softmax"],
     beta: float = 1.0,
     base: float | None = None,
     out: np.ndarray | None = None,
+    where: ArrayLike | None = None,
 ) -> np.ndarray:
     r"""Softmax along ``axis``: ``a^(beta x_j) / sum_k a^(beta x_k)``.
 
@@ -183,23 +198,29 @@ def softmax(
     out : ndarray, optional
         Where to write the result: the shape of ``x`` and the result dtype.
         May be ``x`` itself (in place). ``x`` is never written otherwise.
+    where : array_like of bool, optional
+        Broadcastable to ``x``. Entries where it is False act as ``-inf``
+        whatever their value: 0 in the result (an attention mask). A
+        ``numpy.ma`` masked array's mask is used the same way (combined with
+        ``where``); the result is a plain ndarray.
 
     Returns
     -------
     ndarray
         Values in [0, 1] summing to 1 along ``axis``, same shape as ``x``.
     """
-    return _elementwise("softmax", x, axis, method, beta, base, out)
+    return _elementwise("softmax", x, axis, method, beta, base, out, where)
 
 
 def log_softmax(
     x: ArrayLike,
     axis: Axis = -1,
     *,
-    method: str = "shifted",
+    method: str = DEFAULT_METHOD["log_softmax"],
     beta: float = 1.0,
     base: float | None = None,
     out: np.ndarray | None = None,
+    where: ArrayLike | None = None,
 ) -> np.ndarray:
     r"""Natural log of :func:`softmax`: ``c x_j - ln sum_k exp(c x_k)``.
 
@@ -209,43 +230,53 @@ def log_softmax(
     ----------
     x, axis, beta, base, out
         As in :func:`softmax`.
-    method : {"shifted", "naive", "lse", "online", "accurate"}, optional
+    where : array_like of bool, optional
+        As in :func:`softmax`: excluded entries give ``-inf``.
+    method : {"shifted", "naive", "lse", "online", "log1p", "accurate"}, optional
         ``"shifted"``: ``c (x_j - m) - ln sum exp(c (x_k - m))``, ``m`` the
         maximum; absolute error about ``(|c (x_j - m)| + n) u``, so the
         largest element of a row with one dominant logit comes out as 0
         where its true value is a tiny negative number. ``"lse"``:
         ``c x_j - lse(x)``, which cancels when both are large (error about
         ``|lse(x)| u``). ``"online"``: the shifted formula with ``m`` and the
-        sum from one blocked pass. ``"accurate"``: within 1 ULP of the
-        correctly rounded result, the dominant logit included (through
-        ``log1p``). ``"naive"``: unshifted, overflows like softmax.
+        sum from one blocked pass. ``"log1p"``: ``c (x_j - m) - (ln k +
+        log1p(s / k))``, ``k`` the number of maxima and ``s`` the sum of the
+        other terms: as shifted, and a dominant logit gets ``-log1p(s)``
+        (relative error about ``u``) instead of 0. ``"accurate"``: within 1
+        ULP of the correctly rounded result, the dominant logit included.
+        ``"naive"``: unshifted, overflows like softmax.
 
     Returns
     -------
     ndarray
         Values <= 0, same shape as ``x``.
     """
-    return _elementwise("log_softmax", x, axis, method, beta, base, out)
+    return _elementwise("log_softmax", x, axis, method, beta, base, out, where)
 
 
 def logsumexp(
     x: ArrayLike,
     axis: Axis = -1,
     *,
-    method: str = "shifted",
+    method: str = DEFAULT_METHOD["logsumexp"],
     beta: float = 1.0,
     base: float | None = None,
     keepdims: bool = False,
-) -> np.ndarray | np.floating:
-    r"""``ln sum_k exp(c x_k)`` along ``axis``, ``c = beta * ln(base)``.
+    b: ArrayLike | None = None,
+    return_sign: bool = False,
+    where: ArrayLike | None = None,
+) -> np.ndarray | np.floating | tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
+    r"""``ln sum_k b_k exp(c x_k)`` along ``axis``, ``c = beta * ln(base)``, ``b_k = 1`` by default.
 
     Parameters
     ----------
-    x, axis, beta, base
-        As in :func:`softmax`. An empty slice gives ``-inf``.
-    method : {"shifted", "naive", "log1p", "accurate"}, optional
+    x, axis, beta, base, where
+        As in :func:`softmax` (excluded entries drop out). An empty slice
+        gives ``-inf``.
+    method : {"log1p", "naive", "shifted", "accurate"}, optional
         ``"shifted"``: ``c m + ln sum exp(c (x_k - m))``, absolute error
-        about ``(|c m| + n) u``. ``"log1p"``: ``c m + ln k + log1p(s / k)``
+        about ``(|c m| + n) u``; a sum ``1 + s`` with ``s < u`` gives
+        ``c m`` (``[0, -40]`` gives 0). ``"log1p"`` (default): ``c m + ln k + log1p(s / k)``
         with ``k`` the number of maxima and ``s`` the sum of the other terms
         (Blanchard, Higham & Higham 2021), which keeps the digits of a small
         ``s``. ``"accurate"``: within 1 ULP of the correctly rounded result.
@@ -253,21 +284,50 @@ def logsumexp(
         exceeds ln(max float).
     keepdims : bool, optional
         Keep the reduced axes with length 1.
+    b : array_like, optional
+        Weights, broadcastable to ``x`` and rounded to the dtype of the
+        computation; they may be negative. A zero weight drops its term,
+        whatever ``x_k`` is (``scipy.special.logsumexp``'s rules; the
+        special values are listed in the README). Every method takes them:
+        ``"log1p"`` and ``"accurate"`` write the total as ``B (1 + R / B)``,
+        ``B`` the weights of the maxima; ``"accurate"`` is within 1 ULP while
+        ``sum |b_k e_k| / |sum b_k e_k|`` stays below 2^8. Runs on one thread.
+    return_sign : bool, optional
+        Return ``(ln |total|, sign)``, sign 1, -1, 0 (for an exact 0 total,
+        whose log is ``-inf``) or NaN. Without it a negative total gives NaN.
 
     Returns
     -------
-    ndarray or numpy scalar
+    ndarray or numpy scalar, or a pair of them
         The reduced array (a numpy scalar when every axis is reduced and
-        ``keepdims`` is False), in the dtype of the computation.
+        ``keepdims`` is False), in the dtype of the computation; with
+        ``return_sign``, ``(value, sign)`` of that shape.
     """
     check_method("logsumexp", method)
+    x, mask_keep = split_masked(x)
     arr = as_float_array(x)
     c = _scale(method, beta, base, arr.dtype)
+    keep = keep_mask(mask_keep, where, arr.shape)
     axes = normalize_axis(axis, arr.ndim)
     layout = Rows.of(arr.shape, axes)
-    result = np.empty(layout.rows, dtype=arr.dtype)
-    _run("logsumexp", method, layout.rows_of(arr), result, c)
-    result = result.reshape(layout.kept_shape)
+    if b is None:
+        result = np.empty(layout.rows, dtype=arr.dtype)
+        _run("logsumexp", method, layout.rows_of(exclude(arr, keep)), result, c)
+        sign = sign_of(result) if return_sign else None
+    else:
+        weights = check_weights(b, arr.shape, arr.dtype)
+        result, sign = weighted_logsumexp(arr, weights, keep, layout, method, c)
+        if not return_sign:
+            result[sign < 0] = np.nan  # the log of a negative total, as scipy.special
+    result, sign = (_reduced(a, layout, axes, keepdims) for a in (result, sign))
+    return (result, sign) if return_sign else result
+
+
+def _reduced(flat: np.ndarray | None, layout: Rows, axes: tuple[int, ...], keepdims: bool):
+    """One value per row laid out as the reduced shape (a numpy scalar when 0-d)."""
+    if flat is None:
+        return None
+    result = flat.reshape(layout.kept_shape)
     if keepdims:
         result = np.expand_dims(result, axes)
     return result[()] if result.ndim == 0 else result

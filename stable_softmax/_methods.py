@@ -37,7 +37,7 @@ METHOD_IDS: dict[str, int] = {
 #: Methods of each public function, in the order the docs list them.
 METHODS: dict[str, tuple[str, ...]] = {
     "softmax": ("naive", "shifted", "lse", "online", "accurate"),
-    "log_softmax": ("naive", "shifted", "lse", "online", "accurate"),
+    "log_softmax": ("naive", "shifted", "lse", "online", "log1p", "accurate"),
     "logsumexp": ("naive", "shifted", "log1p", "accurate"),
 }
 
@@ -45,7 +45,7 @@ METHODS: dict[str, tuple[str, ...]] = {
 DEFAULT_METHOD: dict[str, str] = {
     "softmax": "shifted",
     "log_softmax": "shifted",
-    "logsumexp": "shifted",
+    "logsumexp": "log1p",
 }
 
 #: Methods whose kernels split one long row across threads with the serial bits.

@@ -56,6 +56,71 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
     )
 
 
+def split_masked(x):
+    """``(data, keep)`` for a ``numpy.ma`` masked array, ``(x, None)`` for anything else.
+
+    ``keep`` is the boolean array ``~mask`` (True where the entry takes part);
+    the public functions treat masked entries as ``where=False`` ones, so a
+    mask is never silently ignored.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        return np.ma.getdata(x), ~np.ma.getmaskarray(x)
+    return x, None
+
+
+def check_where(where, shape: tuple[int, ...]) -> np.ndarray:
+    """``where`` as a boolean array of ``shape`` (a broadcast view), or a clear error."""
+    if isinstance(where, np.ma.MaskedArray):
+        raise TypeError(
+            "where is a masked array; pass a plain boolean array (e.g. where.filled(False))"
+        )
+    try:
+        arr = np.asarray(where)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"where could not be converted to a boolean array ({exc})") from exc
+    if arr.dtype != np.bool_:
+        raise TypeError(
+            f"where has dtype {arr.dtype}; pass a boolean array (True: the entry takes part), "
+            "e.g. where=(mask != 0)"
+        )
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(
+            f"where has shape {arr.shape}, which does not broadcast to the shape of x {shape}; "
+            "pass a boolean array of that shape or one that broadcasts to it"
+        ) from None
+
+
+def check_weights(b, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``b`` of logsumexp as an array of ``dtype`` and ``shape`` (broadcast), or a clear error.
+
+    Real numbers (bool, int or float) are accepted and rounded to ``dtype``,
+    the dtype of the computation.
+    """
+    if isinstance(b, np.ma.MaskedArray):
+        raise TypeError(
+            "b is a masked array; pass plain weights and exclude entries with where= (or b=0)"
+        )
+    try:
+        arr = np.asarray(b)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"b could not be converted to a numeric array ({exc})") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"b has dtype {arr.dtype}; the weights must be real numbers: "
+            f"pass b as a float array (b.astype(np.{dtype}))"
+        )
+    try:
+        view = np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(
+            f"b has shape {arr.shape}, which does not broadcast to the shape of x {shape}; "
+            "pass weights of that shape or one that broadcasts to it"
+        ) from None
+    return view.astype(dtype, copy=False)
+
+
 def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
     """Turn ``axis`` (int, tuple of ints or None) into sorted non-negative axes.
 

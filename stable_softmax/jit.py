@@ -78,6 +78,7 @@ from .kernels.calculus import (
     softmax_vjp_row,
 )
 from .kernels.log_softmax import (
+    log_softmax_log1p_row,
     log_softmax_lse_row,
     log_softmax_naive_row,
     log_softmax_online_row,
@@ -127,6 +128,7 @@ __all__ = [
     "log_softmax_shifted_row",
     "log_softmax_lse_row",
     "log_softmax_online_row",
+    "log_softmax_log1p_row",
     "log_softmax_rows",
     "log_softmax_rows_parallel",
     "logsumexp_naive_row",

@@ -129,26 +129,52 @@ def log_dd(k, r_hi, r_lo):
     2^-63, the relative error of :func:`exp_dd` (the ``k > 1`` or ``r >= 2^-5``
     cases, where ``ln(k + r) >= 2^-6``).
     """
-    if k == 1.0 and r_hi < 2.0**-500:
-        return r_hi, r_lo  # log1p(r) = r (1 - r/2 + ...), r/2 below 2^-500
     if k == 1.0 and r_hi < 0.03125:
-        # w = r / (2 + r) in double-double: the quotient's residual by FMA is exact
-        dh, dl = fast_two_sum(2.0, r_hi)
-        dl += r_lo
-        wh = r_hi / dh
-        wl = ((fma(-wh, dh, r_hi) + r_lo) - wh * dl) / dh
-        # w < 2^-6: the tail w^2/3 + ... < 2^-13 in double, truncated after w^10 (w^12 < 2^-72)
-        w2 = wh * wh
-        tail = w2 * (_A3 + w2 * (_A5 + w2 * (_A7 + w2 * (_A9 + w2 * _A11))))
-        return fast_two_sum(2.0 * wh, 2.0 * wl + 2.0 * wh * tail)
+        return log1p_dd(r_hi, r_lo)
     sh, sl = two_sum(k, r_hi)
     sh, sl = fast_two_sum(sh, sl + r_lo)
+    return log_pos_dd(sh, sl)
+
+
+@kernel
+def log_pos_dd(sh, sl):
+    """``ln(sh + sl)`` as a double-double for a positive double-double: absolute error ~2^-63.
+
+    One Newton step on ``exp`` from the libm logarithm of the high part.
+    """
     # L0 = log(S_hi) within 1 ulp; L = L0 + log(S exp(-L0)) = L0 + d - d^2/2 + O(d^3),
     # d = S exp(-L0) - 1 ~ 2^-52: the d^3 term (2^-156) is negligible; exp_dd's relative
-    # error 2^-63 is an absolute error 2^-63 in d, hence in L: relative 2^-57 at
-    # worst, since L >= ln(1 + 2^-5) > 2^-6 here (smaller L take the atanh branch above)
+    # error 2^-63 is an absolute error 2^-63 in d, hence in L (relative 2^-57 where
+    # |L| > 2^-6; the callers send smaller L through the atanh series of log1p_dd)
     l0 = math.log(sh)
     eh, el = exp_dd(-l0, 0.0)
     ph, pl = dd_mul(sh, sl, eh, el)
     delta = (ph - 1.0) + pl
     return fast_two_sum(l0, delta - 0.5 * delta * delta)
+
+
+@kernel
+def log1p_dd(qh, ql):
+    """``log1p(qh + ql)`` as a double-double for ``q > -1`` of either sign.
+
+    ``|q| < 2^-5``: ``2 atanh(q / (2 + q))``, relative error ~ 2^-64 however
+    small ``q`` is (``|q / (2 + q)| < 2^-5 / 1.96``, so the series below
+    converges as fast for negative ``q``). Otherwise :func:`log_pos_dd` of
+    ``1 + q`` (formed exactly), absolute error ~ 2^-63 where
+    ``|log1p(q)| > 2^-6``.
+    """
+    if abs(qh) < 2.0**-500:
+        return qh, ql  # log1p(q) = q (1 - q/2 + ...), q/2 below 2^-500
+    if abs(qh) < 0.03125:
+        # w = q / (2 + q) in double-double: the quotient's residual by FMA is exact
+        dh, dl = fast_two_sum(2.0, qh)
+        dl += ql
+        wh = qh / dh
+        wl = ((fma(-wh, dh, qh) + ql) - wh * dl) / dh
+        # |w| < 2^-6: the tail w^2/3 + ... < 2^-13 in double, truncated after w^10 (w^12 < 2^-72)
+        w2 = wh * wh
+        tail = w2 * (_A3 + w2 * (_A5 + w2 * (_A7 + w2 * (_A9 + w2 * _A11))))
+        return fast_two_sum(2.0 * wh, 2.0 * wl + 2.0 * wh * tail)
+    sh, sl = two_sum(1.0, qh)
+    sh, sl = fast_two_sum(sh, sl + ql)
+    return log_pos_dd(sh, sl)

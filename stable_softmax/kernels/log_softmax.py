@@ -18,7 +18,7 @@ import math
 
 from numba import prange
 
-from .._methods import ACCURATE, LSE, NAIVE, ONLINE, SHIFTED
+from .._methods import ACCURATE, LOG1P, LSE, NAIVE, ONLINE, SHIFTED
 from ._blocks import (
     BLOCK,
     block_max,
@@ -40,6 +40,7 @@ from ._rowpasses import (
 )
 from ._special import log_softmax_special
 from .accurate import log_softmax_accurate_row
+from .logsumexp import row_rest_ties
 
 
 @kernel
@@ -84,6 +85,31 @@ def log_softmax_lse_row(x, out, c):
         return
     c = x.dtype.type(c)
     scaled_minus(x, out, c, c * m + math.log(row_exp_sum(x, c, m)))
+
+
+@kernel
+def log_softmax_log1p_row(x, out, c):
+    r"""``c (x_j - m) - (ln k + log1p(s / k))``: the log1p form, ``k`` maxima, ``s`` the rest.
+
+    ``s`` is the sum of ``exp(c (x_j - m))`` over the non-maximal elements
+    and ``k`` counts the elements equal to ``m``, so ``ln sum = ln(k + s) =
+    ln k + log1p(s / k)``. With one maximum (``k = 1``, ``ln k = 0`` exactly)
+    the top element gets ``-log1p(s)``, relative error about ``u`` however
+    small ``s`` is: a dominant logit's value is the tiny negative number it
+    should be, where :func:`log_softmax_shifted_row` rounds ``0 - ln(1 + s)``
+    to 0 once ``s < u``. With ties, ``ln k >= ln 2`` dominates and the two
+    roundings of the sum cost ``u`` relative to it, as ``ln(k + s)`` would;
+    dividing ``s`` by ``k`` (rather than ``log1p(k - 1 + s)``) keeps the
+    digits of a small ``s``. Other elements: absolute error about
+    ``(|c (x_j - m)| + n) u``, as shifted.
+    """
+    m = row_max(x)
+    if not math.isfinite(m):
+        log_softmax_special(x, out)
+        return
+    c = x.dtype.type(c)
+    rest, k = row_rest_ties(x, c, m)
+    shifted_minus(x, out, c, m, math.log(k) + math.log1p(rest / k))
 
 
 @kernel
@@ -140,6 +166,8 @@ def log_softmax_row(x, out, c, method, c_lo=0.0):
         log_softmax_naive_row(x, out, c)
     elif method == LSE:
         log_softmax_lse_row(x, out, c)
+    elif method == LOG1P:
+        log_softmax_log1p_row(x, out, c)
     elif method == ONLINE:
         log_softmax_online_row(x, out, c)
     elif method == ACCURATE:

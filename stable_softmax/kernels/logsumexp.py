@@ -55,6 +55,20 @@ def logsumexp_shifted_row(x, c):
 
 
 @kernel
+def row_rest_ties(x, c, m):
+    """``(s, k)``: ``s`` the sum of ``exp(c (x_j - m))`` over ``x_j != m`` (block sums in
+    block order), ``k`` the number of maxima as a float of the dtype of ``x``.
+    """
+    rest = x.dtype.type(0.0)
+    ties = 0
+    for start in range(0, x.size, BLOCK):
+        s, k = exp_sum_off_max(x[start : start + BLOCK], c, m)
+        rest += s
+        ties += k
+    return rest, x.dtype.type(ties)
+
+
+@kernel
 def logsumexp_log1p_row(x, c):
     r"""``c m + ln k + log1p(s / k)``, ``s`` the sum over the non-maximal terms.
 
@@ -68,13 +82,7 @@ def logsumexp_log1p_row(x, c):
     if not math.isfinite(m):
         return nan_max(x)
     c = x.dtype.type(c)
-    rest = x.dtype.type(0.0)
-    ties = 0
-    for start in range(0, x.size, BLOCK):
-        s, k = exp_sum_off_max(x[start : start + BLOCK], c, m)
-        rest += s
-        ties += k
-    k = x.dtype.type(ties)
+    rest, k = row_rest_ties(x, c, m)
     return c * m + math.log(k) + math.log1p(rest / k)
 
 
