@@ -51,7 +51,7 @@ DEFAULT_METHOD: dict[str, str] = {
 #: Methods whose kernels split one long row across threads with the serial bits.
 SPLIT_METHODS: dict[str, frozenset[str]] = {
     "softmax": frozenset({"shifted"}),
-    "log_softmax": frozenset({"shifted"}),
+    "log_softmax": frozenset({"shifted", "log1p"}),
     "logsumexp": frozenset({"shifted"}),
 }
 

@@ -317,3 +317,14 @@ def test_log_softmax_log1p_with_ties_and_general_rows(dtype):
     # shifted's absolute bound, (|c (x_j - m)| + n + 2) u
     bound = (np.abs(y - y.max(-1, keepdims=True)).astype(np.float64) + 52) * _u(dtype)
     assert np.all(np.abs(got.astype(np.float64) - ref) <= bound)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_softmax_log1p_is_shifted_where_the_sum_reaches_two(dtype):
+    # S >= 2 (ties, or mass spread over several logits): ln S is as accurate as the
+    # log1p form, and the method documents the shifted bits there
+    y = _logits(dtype, (8, 50), seed=9, sigma=1.0)
+    y[:, 1] = y.max(-1)  # a tie: S >= 2 in every row
+    np.testing.assert_array_equal(
+        ss.log_softmax(y, method="log1p"), ss.log_softmax(y, method="shifted")
+    )

@@ -88,28 +88,54 @@ def log_softmax_lse_row(x, out, c):
 
 
 @kernel
+def _log_sum_log1p(x, c, m, total):
+    r"""``ln S`` for the log1p form, ``total`` the shifted sum ``S = sum_k exp(c (x_k - m))``.
+
+    ``S >= 2``: ``ln S`` itself. Then ``ln S >= ln 2`` and the rounding of
+    ``S`` costs about ``u`` relative, as much as ``ln k + log1p(s / k)``
+    would, and these are exactly the bits of the shifted method. ``S < 2``:
+    there is one maximum (each maximum adds exactly 1, so ``k >= 2`` gives
+    ``S >= 2``) and ``ln S = log1p(s)``, where ``s``, the sum of the
+    non-maximal terms, is summed again on its own, relative to its own size
+    (the digits below ``u`` that ``S = 1 + s`` rounded away come back). The
+    general ``ln k + log1p(s / k)`` is kept for safety.
+    """
+    if total >= 2:
+        return math.log(total)
+    rest, k = row_rest_ties(x, c, m)
+    return math.log(k) + math.log1p(rest / k)
+
+
+@kernel
 def log_softmax_log1p_row(x, out, c):
-    r"""``c (x_j - m) - (ln k + log1p(s / k))``: the log1p form, ``k`` maxima, ``s`` the rest.
+    r"""``c (x_j - m) - ln S`` with ``ln S = log1p(s)`` when ``S < 2``: the log1p form.
 
     ``s`` is the sum of ``exp(c (x_j - m))`` over the non-maximal elements
-    and ``k`` counts the elements equal to ``m``, so ``ln sum = ln(k + s) =
-    ln k + log1p(s / k)``. With one maximum (``k = 1``, ``ln k = 0`` exactly)
-    the top element gets ``-log1p(s)``, relative error about ``u`` however
-    small ``s`` is: a dominant logit's value is the tiny negative number it
-    should be, where :func:`log_softmax_shifted_row` rounds ``0 - ln(1 + s)``
-    to 0 once ``s < u``. With ties, ``ln k >= ln 2`` dominates and the two
-    roundings of the sum cost ``u`` relative to it, as ``ln(k + s)`` would;
-    dividing ``s`` by ``k`` (rather than ``log1p(k - 1 + s)``) keeps the
-    digits of a small ``s``. Other elements: absolute error about
-    ``(|c (x_j - m)| + n) u``, as shifted.
+    and ``k`` counts the maxima, ``S = k + s``. A dominant logit (one maximum,
+    ``s < u``) gets ``-log1p(s)``, relative error about ``u``, where
+    :func:`log_softmax_shifted_row` rounds ``0 - ln(1 + s)`` to 0; the other
+    elements have the error of shifted, ``(|c (x_j - m)| + n) u`` absolute.
+    Rows with ``S >= 2`` (any tie, or mass spread over several logits) give
+    the shifted bits at the shifted cost; rows with ``S < 2`` pay a second
+    exponential pass (see :func:`_log_sum_log1p`).
     """
     m = row_max(x)
     if not math.isfinite(m):
         log_softmax_special(x, out)
         return
     c = x.dtype.type(c)
-    rest, k = row_rest_ties(x, c, m)
-    shifted_minus(x, out, c, m, math.log(k) + math.log1p(rest / k))
+    shifted_minus(x, out, c, m, _log_sum_log1p(x, c, m, row_exp_sum(x, c, m)))
+
+
+@kernel
+def log_softmax_log1p_split(x, out, c):
+    """:func:`log_softmax_log1p_row` for one long row, blocks spread over threads (same bits)."""
+    m = split_max(x)
+    if not math.isfinite(m):
+        log_softmax_special(x, out)
+        return
+    c = x.dtype.type(c)
+    split_shifted_minus(x, out, c, m, _log_sum_log1p(x, c, m, split_exp_sum(x, c, m)))
 
 
 @kernel
@@ -195,8 +221,11 @@ def log_softmax_rows_split(x, out, c, method, c_lo=0.0, threads=0):
     """Each row in turn, its blocks spread over threads (methods with a split kernel;
     the others run as :func:`log_softmax_rows`).
     """
-    if method != SHIFTED:
+    if method == SHIFTED:
+        for r in range(x.shape[0]):
+            log_softmax_shifted_split(x[r], out[r], c)
+    elif method == LOG1P:
+        for r in range(x.shape[0]):
+            log_softmax_log1p_split(x[r], out[r], c)
+    else:
         log_softmax_rows(x, out, c, method, c_lo, threads)
-        return
-    for r in range(x.shape[0]):
-        log_softmax_shifted_split(x[r], out[r], c)
