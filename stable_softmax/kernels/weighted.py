@@ -17,7 +17,8 @@ With ``m`` the largest logit, ``B`` the sum of the weights at ``m`` and
   total has the sign opposite to ``B``), which keeps the digits of a small
   ``R``; ``B = 0`` falls back to ``c m + ln |R|``.
 * ``accurate``: the ``log1p`` form in double-double (float32 rows are
-  computed as float64 rows and rounded once). Each term has relative error
+  computed as float64 rows, exactly converted, and the float64 result is
+  rounded to float32: a double rounding, within 1 ULP). Each term has relative error
   below 2^-62 and the sums are double-double, so the result is within 1 ULP
   while ``sum |b_k e_k| / |sum b_k e_k|`` (the condition number of the sum;
   1 for weights >= 0) stays below about 2^8; beyond, negative weights cancel
