@@ -233,7 +233,9 @@ _WORKQUEUE_SCRIPT = textwrap.dedent(
     from stable_softmax import _api
 
     x = np.random.default_rng(0).standard_normal((256, 1024)).astype(np.float32)
-    long_row = np.random.default_rng(1).standard_normal((1, _api.SPLIT_MIN_ELEMENTS)).astype(np.float32)
+    long_row = (
+        np.random.default_rng(1).standard_normal((1, _api.SPLIT_MIN_ELEMENTS)).astype(np.float32)
+    )
 
     def work(i):
         # the first parallel launches happen here, from 8 threads at once
