@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 __all__ = ["Parser", "integer_at_least", "names", "positive_ints", "seconds", "shapes"]
 
@@ -31,7 +32,7 @@ def names(value: str) -> list[str]:
     return names
 
 
-def integer_at_least(minimum: int, what: str):
+def integer_at_least(minimum: int, what: str) -> Callable[[str], int]:
     """An argparse type: an integer >= ``minimum``, described as ``what`` in the error."""
 
     def parse(value: str) -> int:

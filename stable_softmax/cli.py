@@ -15,11 +15,15 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._argtypes import Parser, integer_at_least, names, positive_ints, seconds, shapes
 from .accuracy.grids import GRIDS, reference_elements
+
+if TYPE_CHECKING:
+    from .accuracy.report import ReportConfig
 
 _positive_int = integer_at_least(1, "a positive integer")
 _seed = integer_at_least(0, "a non-negative integer")
@@ -238,7 +242,9 @@ def _check_out(parser, out: Path) -> None:
         )
 
 
-def report_config(parser, args, argv: list[str]):
+def report_config(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]
+) -> ReportConfig:
     """The checked report configuration of ``args`` (exit 2 when an option is bad)."""
     from .accuracy import report
 
