@@ -74,7 +74,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: Parts of the package that hold no jit code and that jit code never imports: editing
 #: them does not change compiled code, so they stay out of the source key (an edit to
 #: the CLI or the report does not recompile the kernels). Everything else is in it.
-_NOT_JIT_LAYER = frozenset({"accuracy", "implementations", "cli.py", "__main__.py", "bench.py"})
+_NOT_JIT_LAYER = frozenset(
+    {"accuracy", "implementations", "cli.py", "__main__.py", "demo.py", "bench.py"}
+)
 
 
 def _jit_layer_sources() -> Iterator[Path]:
