@@ -250,33 +250,71 @@ def log1p_small(rh, rl):
 
 
 @kernel
-def decide(yh, yl, err, sign_hint, p, emin, emax):
+def _positive(a1, a2, b, c):
+    """True only if ``a1 + a2 + b - c > 0`` exactly.
+
+    ``a1 + b = s + e`` and ``s - c = s2 + e2`` are exact (two_sum); the
+    exact sum is ``s2 + e2 + e + a2``.  ``low = fl(fl(e2 + e) + a2)`` is within
+    ``2.02 u (|e2| + |e| + |a2|)`` of ``e2 + e + a2`` and ``t = fl(s2 + low)``
+    within ``u |t|`` of ``s2 + low``; so ``t > 2^-50 (|e2| + |e| + |a2|) +
+    2^-52 |t|`` implies a positive exact sum.  When every step is exact (the
+    low parts are 0) any ``t > 0`` passes, however small.  (Subnormal sums
+    are exact.)
+    """
+    s, e = two_sum(a1, b)
+    s2, e2 = two_sum(s, -c)
+    t = s2 + ((e2 + e) + a2)
+    return t > 2.0**-50 * (abs(e2) + abs(e) + abs(a2)) + 2.0**-52 * abs(t)
+
+
+@kernel
+def _up(v):
+    """A double ``>= v`` for ``v = fl(a - b)`` or ``fl(a + b)``: ``fl + 2^-51 |fl|``."""
+    return v + abs(v) * 2.0**-51
+
+
+@kernel
+def decide(yh, yl, y3, err, sign_hint, p, emin, emax):
     """The rounding test: ``(True, RN(z))`` if every point of ``[y - err, y + err]``
     rounds to one value of the format ``(p, emin, emax)`` (``p <= 53``), else
-    ``(False, 0)``.  ``y = yh + yl`` normalized, ``err >= 0``.
+    ``(False, 0)``.  ``y = yh + yl + y3`` (``|y3|`` far below ``ulp(yh)``),
+    ``err >= 0``.
 
     ``sign_hint`` gives the sign of a zero result when the interval contains
     0 but the exact value is known to be nonzero (+1 positive, -1 negative;
     0: unknown, then such intervals are rejected).
 
-    Method.  Let ``q`` be the quantum of ``|yh|`` in the format and
-    ``r = q rint(|yh|/q)`` (exact; ``|yh|/q < 2^53``).  ``D = |yh| - r`` is
+    Method.  Let ``q`` be the quantum of ``|yh|`` in the format and ``r`` the
+    multiple of ``q`` nearest to ``|y|`` (from ``|yh|/q``, exact, and the
+    sign of ``yl`` when ``|yh|`` is itself a midpoint).  ``D = |yh| - r`` is
     exact (Sterbenz, or ``r = 0``).  The rounding boundaries around ``r`` are
     ``r - qd/2`` and ``r + qu/2`` (``qd``, ``qu``: quanta just below and at
-    ``r``; above ``max_finite`` the upper one is the overflow threshold and
-    ``r = 2^(emax+1)`` means inf).  We accept iff
-    ``(D + yl') - err > -qd/2 + s`` and ``(D + yl') + err < qu/2 - s`` with the
-    slack ``s = 2^-49 qd``: ``|D|, |yl'| <= q/2``, ``err < q``, so the two
-    roundings in each side are ``<= 3 u q < s`` and the computed comparison
-    implies the exact one (strictly: a point on a boundary is rejected).
-    Rejected outright: ``|yh| >= 2^1023`` (``r`` could overflow double) and
-    ``q < 2^-970`` (float64 subnormal results: dd low parts are inexact
-    there).
+    ``r``; above ``max_finite`` the upper one is the overflow threshold, and
+    ``r = 2^(emax+1)`` stands for inf).  We accept iff
+    ``(D + qd/2) + yl' - err > 0`` and ``(qu/2 - D) - yl' - err > 0``
+    (``yl' = sign(yh) yl``), each decided by :func:`_positive`, which never
+    answers True for a sum that is not positive: a point on a boundary is
+    rejected.  ``y3`` enters as ``err - y3'`` and ``err + y3'``, exact when
+    ``err = 0`` and else rounded upwards (:func:`_up`).  Rejected outright:
+    ``|yh| >= 2^1023`` (``r`` could overflow double) and ``q < 2^-970``
+    (float64 subnormal results; scale them first).
     """
     if not (err < math.inf and abs(yh) < 2.0**1023):
         return False, 0.0
+    yh, yl = fast_two_sum(yh, yl)  # |yl| <= ulp(yh)/2 is assumed below
     qmin = emin - p + 1
     ay = abs(yh)
+    top = math.ldexp(1.0, emax + 1)
+    if ay >= 2.0 * top:  # far beyond the overflow threshold: inf if the interval stays there
+        ok = err + abs(y3) < 0.25 * ay
+        return ok, math.copysign(math.inf, yh) if ok else 0.0
+    if ay >= top:  # r = 2^(emax+1), i.e. inf: d = ay - top exact (Sterbenz)
+        qd = math.ldexp(1.0, emax + 1 - p)
+        a1, a2 = two_sum(ay - top, 0.5 * qd)
+        sg = 1.0 if yh > 0.0 else -1.0
+        c_lo = -sg * y3 if err == 0.0 else _up(err - sg * y3)
+        ok = _positive(a1, a2, sg * yl, c_lo)
+        return ok, math.copysign(math.inf, yh) if ok else 0.0
     if ay == 0.0:
         qe = qmin
     else:
@@ -285,43 +323,56 @@ def decide(yh, yl, err, sign_hint, p, emin, emax):
     if qe < -970:
         return False, 0.0
     q = math.ldexp(1.0, qe)
-    if not err < q:
+    if not err + abs(y3) < q:
         return False, 0.0
-    x = ay / q
-    n = math.floor(x + 0.5) if x < 2.0**51 else x  # x >= 2^51 is an integer here
+    sgn = 1.0 if yh >= 0.0 else -1.0
+    yl1 = sgn * yl
+    y31 = sgn * y3
+    # the radius on each side, with y3 folded in (exact when err = 0)
+    c_lo = -y31 if err == 0.0 else _up(err - y31)
+    c_hi = y31 if err == 0.0 else _up(err + y31)
+    x = ay / q  # exact: a power-of-two scaling, below 2^53
+    n = math.floor(x)
+    frac = x - n
+    if frac > 0.5 or (frac == 0.5 and (yl1 > 0.0 or (yl1 == 0.0 and y31 > 0.0))):
+        n += 1.0
+    d = ay - (n * q)
+    w = d + yl1  # the dd's own midpoints (|yl| = q/2 for p = 53): move to the right side
+    if w > 0.5 * q or (w == 0.5 * q and y31 > 0.0):
+        n += 1.0
+    elif w < -0.5 * q or (w == -0.5 * q and y31 < 0.0):
+        n -= 1.0
     r = n * q
     if r == 0.0:
-        half = math.ldexp(1.0, qmin - 1)
-        s = math.ldexp(1.0, qmin - 49)
-        y = yh + yl  # |y| < 2^qmin: exact sum of the dd
-        lo = y - err
-        hi = y + err
-        if not (lo > -half + s and hi < half - s):
+        half = 0.5 * q
+        h1, h2 = two_sum(half, ay)
+        h3, h4 = two_sum(half, -ay)
+        if not (_positive(h1, h2, yl1, c_lo) and _positive(h3, h4, -yl1, c_hi)):
             return False, 0.0
-        if lo > s:
-            return True, 0.0
-        if hi < -s:
-            return True, -0.0
-        if yh == 0.0 and yl == 0.0 and err == 0.0:
+        if _positive(ay, 0.0, yl1, c_lo):
+            return True, sgn * 0.0
+        if _positive(-ay, 0.0, -yl1, c_hi):
+            return True, -sgn * 0.0
+        if yh == 0.0 and yl == 0.0 and y3 == 0.0 and err == 0.0:
             return True, 0.0
         if sign_hint > 0:
             return True, 0.0
         if sign_hint < 0:
             return True, -0.0
         return False, 0.0
-    sgn = 1.0 if yh > 0.0 else -1.0
-    d = (ay - r) + sgn * yl
+    d = ay - r
     er = math.frexp(r)[1]  # r in [2^(er-1), 2^er)
-    top = math.ldexp(1.0, emax + 1)
-    if r >= top:  # rounds to inf unless below the overflow threshold
+    if er - 1 > emax:  # r = 2^(emax+1): inf unless below the overflow threshold
         qd = math.ldexp(1.0, emax + 1 - p)
-        ok = d - err > -0.5 * qd + qd * 2.0**-49
+        a1, a2 = two_sum(d, 0.5 * qd)
+        ok = _positive(a1, a2, yl1, c_lo)
         return ok, sgn * math.inf if ok else 0.0
     qu = math.ldexp(1.0, max(er - p, qmin))
     if r == math.ldexp(1.0, er - 1):  # a power of two: finer grid below
         qd = math.ldexp(1.0, max(er - 1 - p, qmin))
     else:
         qd = qu
-    s = qd * 2.0**-49
-    ok = (d - err > -0.5 * qd + s) and (d + err < 0.5 * qu - s)
+    a1, a2 = two_sum(d, 0.5 * qd)
+    b1, b2 = two_sum(0.5 * qu, -d)
+    ok = _positive(a1, a2, yl1, c_lo) and _positive(b1, b2, -yl1, c_hi)
     return ok, sgn * r if ok else 0.0

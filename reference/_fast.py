@@ -86,6 +86,47 @@ def _times_c(dh, dl, ch, cl):
     return fast_two_sum(th, tl)
 
 
+@kernel
+def _times_c_exact(dh, dl, ch, cl):
+    """``(th, tl, exact)``: :func:`_times_c`, and whether ``th + tl = c d`` exactly.
+
+    With ``cl = 0`` (``c`` a double) the products ``ch dh`` and ``ch dl``
+    are split exactly (two_prod, no underflow: checked) and the low sum is
+    exact when its two_sum errors are 0.
+    """
+    if cl != 0.0:
+        th, tl = _times_c(dh, dl, ch, cl)
+        return th, tl, False
+    p1, p2 = two_prod(ch, dh)
+    p3, p4 = two_prod(ch, dl)
+    s1, e1 = two_sum(p2, p3)
+    s2, e2 = two_sum(s1, p4)
+    th, tl = fast_two_sum(p1, s2)
+    exact = e1 == 0.0 and e2 == 0.0 and abs(p1) >= 2.0**-960
+    exact = exact and (dl == 0.0 or abs(p3) >= 2.0**-960)
+    return th, tl + (e1 + e2), exact
+
+
+@kernel
+def _below_grid(th, tl, s_up, p, qmin):
+    """True when ``0 < s <= s_up`` keeps ``t +- s`` strictly between ``t`` and the
+    nearest other rounding boundary or grid point of ``t`` (``t = th + tl`` exact).
+
+    ``t`` is a multiple of its lowest bit, ``>= g_t = |tl| 2^-53`` (or
+    ``|th| 2^-53``); the boundaries within ``q`` of ``t`` are multiples of
+    ``g_b``, half the quantum of the binade below ``|th|``.  Two such points
+    that differ do so by at least ``min(g_t, g_b) > s_up``: so every
+    ``t +- s`` rounds as ``t +- s_up`` (mpmath's ``_plus_small``).
+    """
+    at = abs(th)
+    if not (at >= 2.0**-900 and s_up > 0.0):
+        return False
+    g_t = (abs(tl) if tl != 0.0 else at) * 2.0**-53
+    ex = math.frexp(at)[1]
+    g_b = math.ldexp(1.0, max(ex - 1 - p, qmin) - 1)
+    return s_up < g_t and s_up < g_b
+
+
 #: Results below about 2^-865 are evaluated times 2^SHIFT, so that their dd
 #: low parts stay normal (float64 targets have results down to 2^-1074).
 SHIFT = 700
@@ -121,13 +162,15 @@ def _tiny_sum(x, m, k_max, ch, cl):
 
 
 @kernel
-def _row(kind, x, ch, cl, yh, yl, err, sc):
-    """Evaluate one row into ``yh, yl, err, sc``; returns False when the row must go to mpmath.
+def _row(kind, x, ch, cl, yh, yl, y3, err, sc, p, qmin):
+    """Evaluate one row into ``yh, yl, y3, err, sc``; False: the row must go to mpmath.
 
     Element ``j`` approximates ``exact_j 2^sc[j]`` by ``yh[j] + yl[j]`` within
-    ``err[j]``; ``err[j] = _EXACT`` marks a final value in ``yh[j]`` (``-inf``
-    entries, softmax terms below ``exp(-745.2)``).  For logsumexp the result
-    is in element 0.
+    ``err[j]``; where ``y3[j] != 0`` (then ``err[j] = 0``) ``yh + yl`` is an
+    exact ``c (x_j - m)`` or ``c m`` and ``y3`` a stand-in for a far smaller
+    ``-+S`` (see :func:`evaluate`).  ``err[j] = _EXACT`` marks a final value
+    in ``yh[j]`` (``-inf`` entries, softmax terms below ``exp(-745.2)``).  For
+    logsumexp the result is in element 0.
     """
     n = x.size
     m = -math.inf
@@ -140,12 +183,14 @@ def _row(kind, x, ch, cl, yh, yl, err, sc):
     if m == -math.inf:
         return False
     k = 0
+    others = 0  # finite entries below the maximum
     rh = 0.0
     rl = 0.0
     acc = 0.0  # sum of term_j eps_j (step 3)
     for j in range(n):
         v = x[j]
         sc[j] = 0
+        y3[j] = 0.0
         if v == -math.inf:
             yh[j] = 0.0 if kind == SOFTMAX else -math.inf
             err[j] = _EXACT
@@ -153,6 +198,7 @@ def _row(kind, x, ch, cl, yh, yl, err, sc):
         if v == m:
             k += 1
             continue
+        others += 1
         dh, dl = two_sum(v, -m)
         th, tl = _times_c(dh, dl, ch, cl)
         if not abs(th) < math.inf:
@@ -209,7 +255,7 @@ def _row(kind, x, ch, cl, yh, yl, err, sc):
     elif rh >= _TINY_R:
         sh, sl = log1p_small(rh, rl)
         e_s = (e_r + LOG1P_REL * rh + 2.0**-1070) * 1.001
-    elif n > 1:
+    elif others:
         # k = 1, R < 2^-900: S = R (1 - theta), 0 <= theta <= R/2 < 2^-900; in the shifted frame.
         tiny = True
         sh, sl, e_s = _tiny_sum(x, m, k, ch, cl)
@@ -218,26 +264,34 @@ def _row(kind, x, ch, cl, yh, yl, err, sc):
         sh = 0.0
         sl = 0.0
         e_s = 0.0  # a single finite entry: S = 0 exactly
+    # S unshifted, with a bound s_up >= S > 0 (when others > 0) and its error e_un
+    s_un = sh * 2.0**-SHIFT if tiny else sh
+    sl_un = 0.0 if tiny else sl  # tiny: sl dropped, 2^-52 |S| in e_un
+    e_un = (e_s + 2.0**-52 * abs(sh)) * 2.0**-SHIFT + 2.0**-1074 if tiny else e_s
+    s_up = (abs(s_un) + abs(sl_un) + e_un) * 1.001 + 2.0**-1073  # never rounded below S
     if kind == LOGSUMEXP:
-        ph, pl = _times_c(m, 0.0, ch, cl)
+        ph, pl, exact = _times_c_exact(m, 0.0, ch, cl)
         if not abs(ph) < math.inf:
             return False
-        if tiny and ph != 0.0:
-            # c m dominates: S < 2^-899 unshifted is far below c m's last bit
-            e_s = (e_s + 2.0**-52 * abs(sh)) * 2.0**-SHIFT + 2.0**-1074  # sl dropped
-            sh = sh * 2.0**-SHIFT
-            sl = 0.0
-        elif tiny:
-            sc[0] = SHIFT
-        vh, e = two_sum(ph, sh)
-        vh, vl = fast_two_sum(vh, e + (pl + sl))
+        if others and exact and _below_grid(ph, pl, s_up, p, qmin):
+            yh[0] = ph  # c m + S rounds as c m + s_up: 0 < S <= s_up
+            yl[0] = pl
+            y3[0] = s_up
+            err[0] = 0.0
+            return True
+        if tiny and ph == 0.0:
+            sc[0] = SHIFT  # the value is S itself: keep the shifted frame
+            yh[0] = sh
+            yl[0] = sl
+            err[0] = e_s * 1.001 + ABS_FLOOR
+            return True
+        vh, e = two_sum(ph, s_un)
+        vh, vl = fast_two_sum(vh, e + (pl + sl_un))
         yh[0] = vh
         yl[0] = vl
-        err[0] = (ET * abs(ph) + e_s + 2.0**-103 * abs(vh)) * 1.001 + ABS_FLOOR
+        e_cm = 0.0 if exact else ET * abs(ph)
+        err[0] = (e_cm + e_un + 2.0**-103 * abs(vh)) * 1.001 + ABS_FLOOR
         return True
-    # t_j - S with S unshifted (its low part dropped: 2^-52 |S|; t_j < -600 here)
-    s_un = sh * 2.0**-SHIFT if tiny else sh
-    e_un = (e_s + 2.0**-52 * abs(sh)) * 2.0**-SHIFT + 2.0**-1074 if tiny else e_s
     for j in range(n):
         v = x[j]
         if v == -math.inf:
@@ -249,25 +303,37 @@ def _row(kind, x, ch, cl, yh, yl, err, sc):
             sc[j] = SHIFT if tiny else 0
             continue
         dh, dl = two_sum(v, -m)
-        th, tl = _times_c(dh, dl, ch, cl)
+        th, tl, exact = _times_c_exact(dh, dl, ch, cl)
+        if exact and _below_grid(th, tl, s_up, p, qmin):
+            yh[j] = th  # t_j - S rounds as t_j - s_up: 0 < S <= s_up
+            yl[j] = tl
+            y3[j] = -s_up
+            err[j] = 0.0
+            continue
         vh, e = two_sum(th, -s_un)
-        vh, vl = fast_two_sum(vh, e + (tl - (0.0 if tiny else sl)))
+        vh, vl = fast_two_sum(vh, e + (tl - sl_un))
         yh[j] = vh
         yl[j] = vl
-        err[j] = (ET * abs(th) + e_un + 2.0**-103 * abs(vh)) * 1.001 + ABS_FLOOR
+        e_t = 0.0 if exact else ET * abs(th)
+        err[j] = (e_t + e_un + 2.0**-103 * abs(vh)) * 1.001 + ABS_FLOOR
     return True
 
 
 @kernel
-def _evaluate(kind, x, ch, cl, yh, yl, err, sc, good):
+def _evaluate(kind, x, ch, cl, yh, yl, y3, err, sc, good, p, qmin):
     for i in range(x.shape[0]):
-        good[i] = x.shape[1] < MAX_FAST_N and _row(kind, x[i], ch, cl, yh[i], yl[i], err[i], sc[i])
+        good[i] = x.shape[1] < MAX_FAST_N and _row(
+            kind, x[i], ch, cl, yh[i], yl[i], y3[i], err[i], sc[i], p, qmin
+        )
 
 
 @kernel
-def _decide_rows(kind, yh, yl, err, sc, good, out, p, emin, emax):
-    """Round the evaluated rows; a row with one undecided element is marked not good."""
-    hint = 1.0 if kind == SOFTMAX else (-1.0 if kind == LOG_SOFTMAX else 0.0)
+def _decide_rows(kind, yh, yl, y3, err, sc, good, out, p, emin, emax):
+    """Round the evaluated rows; a row with one undecided element is marked not good.
+
+    Signs of zeros: softmax values are positive, log_softmax values negative
+    (an exact 0 comes with ``err = 0``), a shifted logsumexp is ``S > 0``.
+    """
     width = 1 if kind == LOGSUMEXP else yh.shape[1]
     for i in range(yh.shape[0]):
         if not good[i]:
@@ -277,7 +343,13 @@ def _decide_rows(kind, yh, yl, err, sc, good, out, p, emin, emax):
                 out[i, j] = yh[i, j]
                 continue
             e = sc[i, j]  # the value is exact * 2^e: round in the format scaled by 2^e
-            ok, value = decide(yh[i, j], yl[i, j], err[i, j], hint, p, emin + e, emax + e)
+            if kind == SOFTMAX:
+                hint = 1.0
+            elif kind == LOG_SOFTMAX:
+                hint = -1.0
+            else:
+                hint = 1.0 if e else 0.0
+            ok, value = decide(yh[i, j], yl[i, j], y3[i, j], err[i, j], hint, p, emin + e, emax + e)
             if not ok:
                 good[i] = False
                 break
@@ -297,7 +369,7 @@ def _exp_values(x, out, ok, p, emin, emax):
             ok[i] = False
         else:
             yh, yl = exp_dd(v, 0.0, 0)
-            good, value = decide(yh, yl, yh * EXP_REL * 1.001 + ABS_FLOOR, 1.0, p, emin, emax)
+            good, value = decide(yh, yl, 0.0, yh * EXP_REL * 1.001 + ABS_FLOOR, 1.0, p, emin, emax)
             ok[i] = good
             out[i] = value
 
@@ -318,21 +390,25 @@ def scale_dd(scale) -> tuple[float, float] | None:
     return ch, cl
 
 
-def evaluate(kind: str, rows: np.ndarray, c: tuple[float, float]):
-    """The first step's raw values: ``(yh, yl, err, sc, good)`` for 2-D float64 ``rows``.
+def evaluate(kind: str, rows: np.ndarray, c: tuple[float, float], fmt):
+    """The first step's raw values: ``(yh, yl, y3, err, sc, good)`` for 2-D float64 ``rows``.
 
-    ``err`` is the proven bound on ``|yh + yl - exact 2^sc|`` (``-1``: ``yh``
-    is exact); ``good[i]`` is False where row ``i`` was refused before rounding.
+    ``err`` bounds ``|yh + yl - exact 2^sc|`` (``-1``: ``yh`` is exact).
+    Where ``y3 != 0`` (then ``err = 0``), ``yh + yl`` is exact and the exact
+    value differs from it by ``s``, of the sign of ``y3`` with
+    ``0 < |s| <= |y3|``, too small to cross a rounding boundary of
+    ``fmt``.  ``good[i]`` is False where row ``i`` was refused before rounding.
     """
     rows = np.ascontiguousarray(rows, dtype=np.float64)
     yh = np.zeros(rows.shape)
     yl = np.zeros(rows.shape)
+    y3 = np.zeros(rows.shape)
     err = np.zeros(rows.shape)
     sc = np.zeros(rows.shape, dtype=np.int64)
     good = np.zeros(rows.shape[0], dtype=np.bool_)
     if rows.shape[1]:
-        _evaluate(KINDS[kind], rows, c[0], c[1], yh, yl, err, sc, good)
-    return yh, yl, err, sc, good
+        _evaluate(KINDS[kind], rows, c[0], c[1], yh, yl, y3, err, sc, good, fmt.precision, fmt.qmin)
+    return yh, yl, y3, err, sc, good
 
 
 def fast_rows(kind: str, x: np.ndarray, scale, fmt):
@@ -346,9 +422,9 @@ def fast_rows(kind: str, x: np.ndarray, scale, fmt):
     c = scale_dd(scale)
     if c is None or x.shape[1] == 0 or fmt.precision > 53:
         return np.empty((nr, width), fmt.dtype), np.zeros(nr, dtype=np.bool_)
-    yh, yl, err, sc, good = evaluate(kind, x, c)
+    yh, yl, y3, err, sc, good = evaluate(kind, x, c, fmt)
     out = np.zeros((nr, width))
-    _decide_rows(KINDS[kind], yh, yl, err, sc, good, out, fmt.precision, fmt.emin, fmt.emax)
+    _decide_rows(KINDS[kind], yh, yl, y3, err, sc, good, out, fmt.precision, fmt.emin, fmt.emax)
     with np.errstate(over="ignore"):
         return out.astype(fmt.dtype), good
 
