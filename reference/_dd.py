@@ -326,14 +326,29 @@ def decide(yh, yl, y3, err, sign_hint, p, emin, emax):
     if not err + abs(y3) < q:
         return False, 0.0
     sgn = 1.0 if yh >= 0.0 else -1.0
+    x = ay / q  # exact: a power-of-two scaling, below 2^53
+    n = math.floor(x)
+    frac = x - n  # exact
+    # Quick accept, far from a boundary.  In units of q the value lies in
+    # [pos - d2, pos + d2]: pos = frac + yl' / q (one rounding, < 2^-52), d2 =
+    # (|y3| + err) / q, both within the 2^-30 margin.  The candidate n + k is
+    # accepted when the interval stays inside (k - 1/2, k + 1/2) around it, or
+    # (k - 1/4, ...) when n + k starts a binade (2^(p-1) q: a finer grid below).
+    # r = 0 and r >= 2^(emax+1) (signed zeros, inf) take the full test.
+    pos = frac + sgn * yl / q
+    k = 1.0 if pos >= 0.5 else (-1.0 if pos < -0.5 else 0.0)
+    off = pos - k
+    d2 = (abs(y3) + err) / q + 2.0**-30
+    low = -0.25 if n + k == float(1 << (p - 1)) else -0.5
+    if off - d2 > low and off + d2 < 0.5:
+        r = (n + k) * q
+        if r != 0.0 and r < top:
+            return True, sgn * r
     yl1 = sgn * yl
     y31 = sgn * y3
     # the radius on each side, with y3 folded in (exact when err = 0)
     c_lo = -y31 if err == 0.0 else _up(err - y31)
     c_hi = y31 if err == 0.0 else _up(err + y31)
-    x = ay / q  # exact: a power-of-two scaling, below 2^53
-    n = math.floor(x)
-    frac = x - n
     if frac > 0.5 or (frac == 0.5 and (yl1 > 0.0 or (yl1 == 0.0 and y31 > 0.0))):
         n += 1.0
     d = ay - (n * q)
