@@ -16,8 +16,6 @@ how many elements were not correctly rounded.
 from __future__ import annotations
 
 import argparse
-import itertools
-import math
 import time
 
 import numpy as np
@@ -25,42 +23,12 @@ import numpy as np
 import reference
 import stable_softmax as ss
 from stable_softmax.accuracy.families import make_inputs
+from stable_softmax.accuracy.grids import DTYPES, GRIDS, points
 from stable_softmax.accuracy.metrics import ulp_distance
 
 FUNCTIONS = ("softmax", "log_softmax", "logsumexp")
-DTYPES = ("float32", "float64")
-BASES = (2.0, math.e, 3.0, 4.0, 10.0)
-
-#: ``(families, ns, scales, betas, bases, elements per cell)``
-BLOCKS = (
-    (
-        ("gaussian", "uniform", "spike", "ties", "spread"),
-        (16, 256, 4096),
-        (1.0, 10.0, 100.0, 1e3, 1e4),
-        (1.0,),
-        (None,),
-        4096,
-    ),
-    (("gaussian", "spread"), (65536, 262144), (3.0, 30.0), (1.0,), (None,), 262144),
-    (
-        ("gaussian", "spike", "ties", "spread"),
-        (64,),
-        (1.0, 10.0),
-        (1.0, 10.0, 1e3, 1e4, 1e6),
-        BASES,
-        1024,
-    ),
-    (("edges",), (64,), (0.5, 2.0, 8.0), (1.0, 1e3, 1e6), BASES, 1536),
-    (("llm",), (32768, 262144), (10.0, 30.0), (1.0, 10.0), (None,), 262144),
-)
-
-
-def cells(quick: bool):
-    for families, ns, scales, betas, bases, elements in BLOCKS:
-        for family, n, scale, beta, base in itertools.product(families, ns, scales, betas, bases):
-            if quick and n > 4096:
-                continue
-            yield family, n, scale, beta, base, max(1, elements // n)
+#: The hard cases: the grid ``accurate`` of :mod:`stable_softmax.accuracy.grids`.
+GRID = GRIDS["accurate"]
 
 
 def main(argv=None) -> int:
@@ -75,15 +43,17 @@ def main(argv=None) -> int:
     not_cr = dict(elements)
     start = time.perf_counter()
     count = 0
-    for family, n, scale, beta, base, rows in cells(args.quick):
-        c = beta * (1.0 if base is None else math.log(base))
+    for point in points(GRID, max_n=4096 if args.quick else None):
+        beta, base = point.beta, point.base_arg
         for dtype in DTYPES:
-            x = make_inputs(family, n, scale, rows, dtype, args.seed, c=c)
+            x = make_inputs(
+                point.family, point.n, point.scale, point.rows, dtype, args.seed, point.c
+            )
             for function in FUNCTIONS:
                 try:
                     ref = getattr(reference, function)(x, beta=beta, base=base)
                 except reference.PrecisionLimitError:
-                    continue  # an exact rounding midpoint: no correctly rounded value to compare with
+                    continue  # an exact midpoint: no correctly rounded value to compare with
                 for method in ("accurate", "shifted"):
                     got = getattr(ss, function)(x, method=method, beta=beta, base=base)
                     err = ulp_distance(got, ref)
@@ -91,7 +61,7 @@ def main(argv=None) -> int:
                     key = (function, dtype, method)
                     if e > worst[key]:
                         worst[key] = e
-                        where[key] = (family, n, scale, beta, base)
+                        where[key] = (point.family, point.n, point.scale, beta, base)
                     if method == "accurate":
                         elements[function, dtype] += err.size
                         not_cr[function, dtype] += int(np.count_nonzero(err))
@@ -100,7 +70,8 @@ def main(argv=None) -> int:
 
     print(f"{count} cells x 3 functions ({'quick' if args.quick else 'full'}), {seconds:.0f} s\n")
     print(
-        "| function | dtype | accurate: max ULP | not correctly rounded | shifted: max ULP | worst accurate cell |"
+        "| function | dtype | accurate: max ULP | not correctly rounded | shifted: max ULP "
+        "| worst accurate cell |"
     )
     print("| --- | --- | ---: | ---: | ---: | --- |")
     for function in FUNCTIONS:

@@ -65,7 +65,8 @@ def peak_case(layout: str, function: str, in_place: bool) -> None:
     grown = _rss_peak() - before
     result_bytes = 0 if in_place else np.asarray(out).nbytes
     print(
-        f"{function:9s} {'out=x' if in_place else 'new out':7s} {shape[0]:>6} x {shape[1]:<9}: input "
+        f"{function:9s} {'out=x' if in_place else 'new out':7s} "
+        f"{shape[0]:>6} x {shape[1]:<9}: input "
         f"{x.nbytes / GIB:.2f} GiB, result {result_bytes / GIB:.2f} GiB, peak RSS grew "
         f"{grown / 2**20:7.1f} MiB, beyond the result {(grown - result_bytes) / 2**20:+6.1f} MiB "
         f"({100 * (grown - result_bytes) / x.nbytes:+.2f}% of the input); {seconds:.2f} s",
@@ -75,6 +76,7 @@ def peak_case(layout: str, function: str, in_place: bool) -> None:
 
 def index_check() -> None:
     from stable_softmax import jit
+    from stable_softmax.floatbits import ulp_distance
     from stable_softmax.kernels import logsumexp as lse_kernels
 
     n = 2**31 + 8
@@ -94,7 +96,7 @@ def index_check() -> None:
         t0 = time.perf_counter()
         got = kernel(row, 1.0)
         seconds = time.perf_counter() - t0
-        ulps = abs(int(np.float64(got).view(np.int64)) - int(np.float64(expected).view(np.int64)))
+        ulps = int(ulp_distance(np.float64(got), np.float64(expected)))
         ok = ulps <= 1
         failures += not ok
         print(

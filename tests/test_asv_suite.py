@@ -1,5 +1,6 @@
 """The asv benchmark suite is importable and well formed (``asv check``)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,8 +17,16 @@ SUITE = Path(__file__).resolve().parent.parent / "asv_benchmarks"
 )
 def test_asv_check_finds_no_problems():
     asv = shutil.which("asv") or str(Path(sys.executable).parent / "asv")
+    # asv drops PYTHONPATH; ASV_PYTHONPATH makes the suite import this checkout's package
+    # (not whichever one the environment has installed).
+    env = {**os.environ, "ASV_PYTHONPATH": str(SUITE.parent)}
     result = subprocess.run(
-        [asv, "check", "--python=same"], cwd=SUITE, capture_output=True, text=True, timeout=600
+        [asv, "check", "--python=same"],
+        cwd=SUITE,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No problems found" in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import pytest
 
@@ -127,38 +128,117 @@ def test_end_to_end_files_schema_and_csv(tiny_grid, tmp_path, capsys):
     assert "report written to" in capsys.readouterr().out
 
 
+@pytest.fixture
+def no_work(monkeypatch):
+    """Every entry point that computes raises: a check that runs after work started fails."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work started before the arguments were checked")
+
+    from stable_softmax import bench
+    from stable_softmax.accuracy import distributed, report, thresholds
+
+    monkeypatch.setattr(report, "build_report", forbidden)
+    monkeypatch.setattr(sweep, "run_sweep", forbidden)
+    monkeypatch.setattr(sweep, "run_group", forbidden)
+    monkeypatch.setattr(thresholds, "threshold_table", forbidden)
+    monkeypatch.setattr(distributed, "DaskSweep", forbidden)
+    monkeypatch.setattr(bench, "run", forbidden)
+
+
+def _bad(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+    return err
+
+
 @pytest.mark.parametrize(
     "argv,fragment",
     [
-        (["report", "--workers", "0"], "--workers: expected a positive integer"),
-        (["report", "--dtypes", "float16"], "--dtypes: unknown 'float16'"),
-        (["report", "--methods", "bogus"], "'bogus' not a method"),
+        (["report", "--workers", "0"], "--workers: expected a positive integer, got '0'"),
+        (["report", "--dtypes", "float16"], "--dtypes: unknown 'float16'; choose from float32"),
+        (["report", "--methods", "bogus"], "--methods: 'bogus' not a method"),
         (["report", "--functions", "softmax", "--methods", "log1p"], "'log1p' not a method"),
         (
             ["report", "--functions", "softmax,logsumexp", "--methods", "log1p"],
             "leaves no method for softmax",
         ),
-        (["report", "--families", "cauchy"], "--families: unknown 'cauchy'"),
+        (["report", "--functions", "softmin"], "--functions: unknown 'softmin'; choose from"),
+        (["report", "--families", "cauchy"], "--families: unknown 'cauchy'; choose from gaussian"),
         (["report", "--quick", "--full"], "not allowed with argument"),
-        (["report", "--seed", "-1"], "--seed"),
+        (["report", "--seed", "-1"], "--seed: expected a non-negative integer, got '-1'"),
         (["report", "--frobnicate"], "unrecognized arguments"),
+        (["report", "--reference-engine", "fast"], "--reference-engine: invalid choice: 'fast'"),
+        (
+            ["report", "--scheduler", "notanaddress"],
+            "--scheduler: 'notanaddress' is not a scheduler address (no host and port); "
+            "pass SCHEME://HOST:PORT",
+        ),
+        (["report", "--scheduler", "nosuch://h:1"], "--scheduler: 'nosuch://h:1' has the unknown"),
+        (["report", "--scheduler", "tcp://h:99999"], "--scheduler: 'tcp://h:99999' is not a"),
+        (["report", "--scheduler", "tcp://h:1", "--workers", "2"], "--workers: sizes local"),
+        (["report", "--out", "/proc/nope"], "--out /proc/nope: cannot create or write it"),
+        (["bench", "--budget", "-1"], "--budget: expected a non-negative number of seconds"),
+        (["bench", "--budget", "nan"], "--budget: expected a non-negative number"),
+        (["bench", "--threads", "0"], "--threads: expected positive whole numbers such as 1,2"),
+        (["bench", "--threads", "1,x"], "got '1,x'"),
+        (["bench", "--threads", "4096"], "--threads: 4096 exceeds the"),
+        (["bench", "--shapes", "4x0"], "--shapes: expected ROWSxN items with positive sizes"),
+        (["bench", "--dtypes", "float16"], "--dtypes: unknown 'float16'; choose from float32"),
         (["nosuch"], "invalid choice"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(argv, fragment, capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(argv)
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "error:" in err and fragment in err
+def test_bad_arguments_exit_2_with_one_line_before_any_work(argv, fragment, no_work, capsys):
+    err = _bad(argv, capsys)
+    assert fragment in err
+    if argv[0] == "bench" and "--threads" in argv:
+        assert "--shapes" not in err  # the option at fault alone
 
 
-def test_out_must_be_a_directory(tmp_path, capsys):
+def test_out_must_be_a_directory(tmp_path, no_work, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(SystemExit) as info:
-        cli.main(["report", "--out", str(blocker)])
-    assert info.value.code == 2 and "not a directory" in capsys.readouterr().err
+    assert "not a directory" in _bad(["report", "--out", str(blocker)], capsys)
+    # a directory that cannot be made: its parent is a file
+    err = _bad(["report", "--out", str(blocker / "sub")], capsys)
+    assert f"--out {blocker / 'sub'}: cannot create or write it" in err
+
+
+def test_out_is_checked_after_the_other_options(tmp_path, no_work, capsys):
+    out = tmp_path / "new"
+    _bad(["report", "--out", str(out), "--dtypes", "float16"], capsys)
+    assert not out.exists()  # a bad option leaves nothing behind
+
+
+def test_help_is_plain_text(capsys):
+    for argv in ([], ["report"], ["bench"], ["demo"]):
+        with pytest.raises(SystemExit) as info:
+            cli.main([*argv, "--help"])
+        assert info.value.code == 0
+        text = capsys.readouterr().out
+        assert "usage: stable-softmax" in text
+        for markup in ("``", ":func:", ":mod:", ":class:", ":data:"):
+            assert markup not in text, (argv, markup)
+
+
+def test_reference_engine_option_is_set_for_the_run(tiny_grid, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("STABLE_SOFTMAX_REFERENCE_ENGINE", raising=False)
+    seen = []
+    real_group = sweep.run_group
+
+    def spy(cells):
+        seen.append(os.environ.get("STABLE_SOFTMAX_REFERENCE_ENGINE"))
+        return real_group(cells)
+
+    monkeypatch.setattr(sweep, "run_group", spy)
+    argv = [*ARGS, "--no-plots", "--dtypes", "float64", "--out", str(tmp_path / "r")]
+    assert cli.main([*argv, "--reference-engine", "mpmath"]) == 0
+    assert seen and set(seen) == {"mpmath"}
+    assert "STABLE_SOFTMAX_REFERENCE_ENGINE" not in os.environ  # restored after the run
+    assert _records(tmp_path / "r")["reference_engine"] == "mpmath"
 
 
 def test_interrupted_run_resumes_from_the_cache(tiny_grid, tmp_path, monkeypatch, capsys):
@@ -218,3 +298,37 @@ def test_interrupted_run_resumes_from_the_cache(tiny_grid, tmp_path, monkeypatch
 def test_demo_is_still_the_default(capsys):
     assert cli.main([]) == 0
     assert "softmax([2, 4, 2, 1])" in capsys.readouterr().out
+
+
+def _demo_block(text: str, row: str, dtype: str) -> dict[str, str]:
+    """The demo's lines for ``softmax(row)`` under ``dtype``: {label: rest of the line}."""
+    section = text.split(f"--- {dtype}")[1].split("\n--- ")[0]
+    block = section.split(f"softmax({row})\n")[1].split("\nsoftmax(")[0]
+    return {line.split()[0]: line for line in block.splitlines()}
+
+
+def test_demo_shows_the_reference_and_flags_the_wrong_result(capsys):
+    assert cli.main(["demo"]) == 0
+    lines = _demo_block(capsys.readouterr().out, "[-745, -746]", "float64")
+    # exact: [1/(1+e^-1), e^-1/(1+e^-1)] = [0.7311, 0.2689]; naive gives exp(-746) = 0
+    assert "[0.7311 0.2689]" in lines["reference"]
+    assert "[1. 0.]" in lines["naive"] and "WRONG" in lines["naive"]
+    assert "0 where the reference is nonzero" in lines["naive"]
+    assert "WRONG" not in lines["shifted"] and "WRONG" not in lines["accurate"]
+
+
+def test_demo_judge():
+    import numpy as np
+
+    from stable_softmax.demo import ULP_LIMIT, judge
+
+    exact = reference.softmax(np.array([-745.0, -746.0]))
+    assert judge(exact, exact) == []
+    assert judge(np.array([1.0, 0.0]), exact)[0] == "0 where the reference is nonzero"
+    assert judge(np.array([np.nan, 0.5]), exact)[0] == "inf/NaN where the reference is finite"
+    near = np.nextafter(exact, 1.0)  # 1 ULP up: right
+    assert judge(near, exact) == []
+    far = exact.copy()
+    for _ in range(ULP_LIMIT + 1):  # ULP_LIMIT + 1 steps up: wrong
+        far = np.nextafter(far, 1.0)
+    assert judge(far, exact) == [f"{ULP_LIMIT + 1} ULP from the reference (limit {ULP_LIMIT})"]

@@ -120,17 +120,52 @@ def test_method_without_bound_gets_none(monkeypatch):
 TINY = Grid("tiny", (Block("scale-n", ("gaussian", "ties"), (4, 32), (1.0, 100.0), elements=64),))
 
 
-def test_build_cells_reads_methods_and_dedups():
-    cells = build_cells(TINY, dict(ss.METHODS), ["float32"], None, seed=5)
-    per_input = 2 * 2 * 2  # families x ns x scales
-    assert len(cells) == per_input * sum(len(m) for m in ss.METHODS.values())
+def test_build_cells_counts_and_dedups():
+    functions = {"softmax": ("naive", "shifted"), "logsumexp": ("log1p",)}
+    cells = build_cells(TINY, functions, ["float32", "float64"], None, seed=5)
+    # TINY: 2 families x 2 ns x 2 scales = 8 inputs; x 2 dtypes x 3 implementations
+    assert len(cells) == 8 * 2 * 3 == 48
     assert len(set(cells)) == len(cells) and all(c.seed == 5 for c in cells)
+    # rows = elements // n = 64 // 4 and 64 // 32
+    assert {(c.n, c.rows) for c in cells} == {(4, 16), (32, 2)}
     groups = sweep.group_cells(cells)
-    assert len(groups) == per_input * len(ss.METHODS)
+    # one group per input x dtype x function: 8 x 2 x 2, softmax's of two cells
+    assert len(groups) == 32 and sorted(len(g) for g in groups) == [1] * 16 + [2] * 16
     assert all(len({c.group_key for c in g}) == 1 for g in groups)
     assert build_cells(
         Grid("twice", TINY.blocks * 2), {"softmax": ("naive",)}, ["float32"]
     ) == build_cells(TINY, {"softmax": ("naive",)}, ["float32"])
+
+
+def test_an_implementation_gets_cells_only_in_its_dtypes(monkeypatch):
+    from stable_softmax import implementations
+
+    impl = implementations.Implementation(
+        "only64", "softmax", lambda x, *, beta, base: x, dtypes=("float64",), kind="user"
+    )
+    monkeypatch.setitem(implementations._REGISTRY, ("softmax", "only64"), impl)
+    cells = build_cells(TINY, {"softmax": ("naive", "only64")}, ["float32", "float64"])
+    assert {(c.method, c.dtype) for c in cells} == {
+        ("naive", "float32"),
+        ("naive", "float64"),
+        ("only64", "float64"),
+    }
+
+
+def test_a_user_implementation_is_measured_by_the_sweep(monkeypatch):
+    """A registered callable plugs into the sweep unchanged; its record is its own."""
+    from stable_softmax import implementations
+
+    def halved(x, *, beta, base):
+        return np.asarray(ss.softmax(x, method="shifted", beta=beta, base=base)) / 2
+
+    impl = implementations.Implementation("halved", "softmax", halved, kind="user")
+    monkeypatch.setitem(implementations._REGISTRY, ("softmax", "halved"), impl)
+    record = run_cell(_cell(method="halved", dtype="float64"))
+    assert record["method"] == "halved" and record["error"] is None
+    # halving moves every output 2**52 ULPs down (one binade of float64): far off, not failing
+    assert record["max_ulp"] >= 2.0**52 and record["overflow"] == record["nan"] == 0.0
+    assert record["sum_dev_max"] == pytest.approx(0.5 / np.finfo(np.float64).eps, rel=1e-6)
 
 
 def test_two_workers_give_the_same_records():

@@ -74,11 +74,36 @@ def test_naive_underflow_is_where_exp_rounds_to_zero(dtype):
     assert found.theory_subnormal > found.underflow
 
 
-def test_every_method_is_searched_without_error():
-    for function, methods in ss.METHODS.items():
-        for method in methods:
-            found = find_threshold(function, method, np.float32, beta=10.0)
-            assert found.function == function and found.beta == 10.0
+@pytest.mark.parametrize("function", ["softmax", "log_softmax", "logsumexp"])
+def test_every_method_edges_bracket_a_failure_seen_by_a_direct_call(function):
+    """The edges of every method, checked by calling the public API directly (not the probes).
+
+    Shifting methods subtract the row maximum before exp, so their exp never
+    sees a positive argument: if they fail at all it is where ``c t`` itself
+    overflows, i.e. not below ``max_float / c`` (here float32, c = 10).
+    """
+    beta = 10.0
+    max32 = float(np.finfo(np.float32).max)
+    for method in ss.METHODS[function]:
+        found = find_threshold(function, method, np.float32, beta=beta)
+        assert (found.function, found.method, found.beta) == (function, method, beta)
+        for edge, last_ok, row_of, zero_fails in (
+            # [t, 0]: a 0 output is right (e^{-ct} rounds to 0); [t, t]: exact 1/2, 0 is wrong
+            (found.overflow, found.overflow_last_ok, lambda t: [t, 0.0], False),
+            (found.underflow, found.underflow_last_ok, lambda t: [t, t], function == "softmax"),
+        ):
+            if edge is None:
+                continue
+            func = getattr(ss, function)
+            with np.errstate(all="ignore"):
+                bad = func(np.float32(row_of(edge)), method=method, beta=beta)
+                good = func(np.float32(row_of(last_ok)), method=method, beta=beta)
+            assert np.all(np.isfinite(good)) and not (zero_fails and np.any(good == 0))
+            assert not np.all(np.isfinite(bad)) or (zero_fails and np.any(bad == 0))
+            # neighbours on the float32 grid: no float lies between them
+            assert abs(last_ok) == float(np.nextafter(np.float32(abs(edge)), np.float32(0)))
+        if method != "naive" and found.overflow is not None:
+            assert found.overflow >= np.float32(max32 / beta) * (1 - 2**-23)
 
 
 def test_hex_and_decimal():

@@ -35,7 +35,8 @@ log_softmax shifted      ``k_z |z_j| + n + k_z Z + ln s + |y_j|``
 log_softmax lse          ``k_c |c x_j| + k_c |c m| + |L| + n + k_z Z + ln s + |y_j|``
 logsumexp naive          ``n + k_c Z + |y|``
 logsumexp shifted        ``k_c |c m| + n + k_z Z + ln s + |y|``
-logsumexp log1p          ``k_c |c m| + ln k + |c m + ln k| + (n + k_z Z + 1) r/(1+r) + log1p r + |y|``
+logsumexp log1p          ``k_c |c m| + ln k + |c m + ln k| + (n + k_z Z + 1) r/(1+r)``
+                         ``+ log1p r + |y|``
                          (``k`` tied maxima, ``r`` the other terms' sum over ``k``)
 =======================  =====================================================
 
@@ -170,7 +171,7 @@ EXP_EXTRA = 2.0
 
 
 def _accurate(r: _Row, y):
-    """Method ``accurate`` claims 1 ULP outright (analysis in :mod:`stable_softmax.kernels.accurate`)."""
+    """Method ``accurate`` claims 1 ULP outright (see :mod:`stable_softmax.kernels.accurate`)."""
     return np.zeros_like(y)
 
 

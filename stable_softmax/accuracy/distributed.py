@@ -1,4 +1,4 @@
-r"""The accuracy sweep on a Dask cluster (``stable-softmax report --cluster local | --scheduler ADDRESS``).
+r"""The accuracy sweep on Dask (``stable-softmax report --cluster local | --scheduler ADDRESS``).
 
 Needs the optional extra: ``pip install "stable_softmax[distributed]"``.
 Dask is imported inside the functions of this module only, so importing it
@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import importlib.util
 import socket
+import urllib.parse
 import uuid
 from collections.abc import Callable
 
@@ -63,6 +64,7 @@ __all__ = [
     "DaskSweep",
     "DistributedError",
     "available",
+    "check_address",
     "cached_entries",
     "run_group_with_reference_export",
 ]
@@ -76,6 +78,37 @@ INSTALL_HINT = 'pip install "stable_softmax[distributed]"'
 
 class DistributedError(RuntimeError):
     """The Dask path cannot start or cannot go on; the message is one line for the command line."""
+
+
+#: Schemes of ``distributed``'s communication backends.
+SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+
+
+def check_address(address: str) -> str:
+    """``address`` if it is well formed as a scheduler address, else ValueError saying why.
+
+    A syntax check only (Dask is not imported, nothing is contacted), so a
+    typo fails at once instead of after the connect timeout: ``HOST:PORT``
+    (TCP) or ``SCHEME://HOST:PORT`` with a scheme of :data:`SCHEMES` and a
+    port from 1 to 65535.
+    """
+    hint = "pass SCHEME://HOST:PORT, e.g. tcp://127.0.0.1:8786"
+    text = address if "://" in address else f"tcp://{address}"
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"{address!r} is not a scheduler address ({err}); {hint}") from None
+    if parts.scheme not in SCHEMES:
+        raise ValueError(
+            f"{address!r} has the unknown scheme {parts.scheme!r} "
+            f"(known: {', '.join(SCHEMES)}); {hint}"
+        )
+    if parts.scheme != "inproc" and (not parts.hostname or port is None or port == 0):
+        raise ValueError(f"{address!r} is not a scheduler address (no host and port); {hint}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{address!r} is not a scheduler address (extra text); {hint}")
+    return address
 
 
 def available() -> bool:
@@ -94,29 +127,30 @@ def _location() -> tuple[str, str, str]:
 
 
 def run_group_with_reference_export(
-    cells: list[Cell], shipped: dict, client_location: tuple
+    cells: list[Cell], shipped: dict, client_location: tuple, engine: str | None = None
 ) -> tuple:
-    """The Dask task: ``(records of cells, {cache key: reference row} for the client)``.
+    """The Dask task: ``(records, {cache key: reference row} for the client, engine stats)``.
 
     ``shipped`` (rows the client had, key -> row) goes into this worker's
     cache first. The rows returned are those the group loaded or computed
     here, less the shipped ones; none when this worker writes into the
     client's own cache directory (``client_location``, see :func:`_location`).
+    ``engine`` and the stats are those of :func:`.sweep.run_group_tallied`.
     """
     if shipped:
         _cache.store_entries(shipped)
     with np.errstate(all="ignore"), _cache.recording() as entries:
-        records = sweep.run_group_recorded(cells)
+        records, stats = sweep.run_group_tallied(cells, engine)
     if _location()[:2] == tuple(client_location[:2]):
-        return records, {}
-    return records, {key: row for key, row in entries.items() if key not in shipped}
+        return records, {}, stats
+    return records, {key: row for key, row in entries.items() if key not in shipped}, stats
 
 
 # ---------------------------------------------------------------- client side
 
 
 def cached_entries(cell: Cell) -> dict[str, np.ndarray]:
-    """The reference rows of ``cell``'s inputs that this machine's cache already holds (key -> row)."""
+    """The reference rows of ``cell``'s inputs that this machine's cache holds (key -> row)."""
     func = getattr(reference, cell.function)
     with np.errstate(all="ignore"), _cache.recording() as entries, _cache.lookup_only():
         for row in sweep.cell_inputs(cell):
@@ -168,7 +202,8 @@ class DaskSweep:
         self.rows_received = 0
         if scheduler is not None:
             try:
-                # An unknown scheme is refused before a Client exists: a half-built one hangs at exit.
+                # An unknown scheme is refused before a Client exists: a half-built
+                # one hangs at exit.
                 from distributed.comm import parse_address
                 from distributed.comm.registry import get_backend
 
@@ -239,11 +274,15 @@ class DaskSweep:
         cells: list[Cell],
         progress: Callable[[int], None] | None = None,
         retries: int = RETRIES,
+        *,
+        engine: str | None = None,
+        tally: sweep.EngineTally | None = None,
     ) -> list[dict]:
-        """Records of all ``cells``, in their order; ``progress(k)`` as each task's ``k`` cells finish.
+        """Records of all ``cells``, in their order.
 
-        On ``KeyboardInterrupt`` the outstanding tasks are cancelled and the
-        interrupt is re-raised.
+        ``progress(k)`` is called as each task's ``k`` cells finish; ``engine``
+        and ``tally`` as in :func:`.sweep.run_sweep`. On ``KeyboardInterrupt``
+        the outstanding tasks are cancelled and the interrupt is re-raised.
         """
         from distributed import as_completed
 
@@ -267,6 +306,7 @@ class DaskSweep:
                 group,
                 shipped,
                 self.location,
+                engine,
                 key=f"cells-{uuid.uuid4().hex}",
                 pure=False,
                 retries=retries,
@@ -292,8 +332,10 @@ class DaskSweep:
                 for future in batch:
                     group = groups_of.pop(future)
                     if future.key in results:
-                        records, entries = results[future.key]
+                        records, entries, stats = results[future.key]
                         self.rows_received += _cache.store_entries(entries)
+                        if tally is not None:
+                            tally.add(stats)
                     else:
                         error = future.exception()
                         records = [sweep.error_record(cell, error) for cell in group]

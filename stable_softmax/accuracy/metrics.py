@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from .. import floatbits
+
 try:
     from numpy.lib.array_utils import normalize_axis_tuple
 except ImportError:  # numpy < 2
@@ -34,13 +36,14 @@ OK, OVERFLOW, UNDERFLOW, NAN = 0, 1, 2, 3
 #: ``CLASS_NAMES[code]`` is the name of a class code.
 CLASS_NAMES = ("ok", "overflow", "underflow", "nan")
 
-_INT_OF = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+#: The formats the report measures.
+_FORMATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _pair(result, reference) -> tuple[np.ndarray, np.ndarray]:
     r = np.asarray(result)
     ref = np.asarray(reference)
-    if r.dtype != ref.dtype or r.dtype not in _INT_OF:
+    if r.dtype != ref.dtype or r.dtype not in _FORMATS:
         raise TypeError(
             "result and reference must both be float32 or both be float64; "
             f"got {r.dtype} and {ref.dtype} (cast the result to the reference's dtype)"
@@ -48,20 +51,12 @@ def _pair(result, reference) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_arrays(r, ref)
 
 
-def _ordinal(x: np.ndarray) -> np.ndarray:
-    """Map floats onto a monotone int64 line where adjacent floats differ by 1.
-
-    IEEE floats are sign-magnitude: the bits of a non-negative float, read as
-    an integer, increase with its value, and a negative float is the negative
-    of its magnitude's integer.  Both zeros map to 0.
-    """
-    bits = np.asarray(x, order="C").view(_INT_OF[x.dtype]).astype(np.int64)
-    magnitude = bits & np.int64(np.iinfo(_INT_OF[x.dtype]).max)
-    return np.where(bits < 0, -magnitude, magnitude)
-
-
 def ulp_distance(result, reference) -> np.ndarray:
     """Number of representable floats between ``result`` and ``reference``.
+
+    The metric of the report, restricted to the report's formats: the
+    arithmetic is :func:`stable_softmax.floatbits.ulp_distance` (the one place
+    that maps floats to ordinals).
 
     Parameters
     ----------
@@ -85,17 +80,7 @@ def ulp_distance(result, reference) -> np.ndarray:
         If the dtypes differ or are not float32/float64.
     """
     r, ref = _pair(result, reference)
-    a, b = _ordinal(r), _ordinal(ref)
-    # |a - b| can exceed int64 (two extreme float64 of opposite signs) but
-    # not 2**64, so the unsigned wrap-around difference of max - min is exact.
-    hi, lo = np.maximum(a, b), np.minimum(a, b)
-    with np.errstate(over="ignore"):  # the wrap-around is the point (0-d inputs warn)
-        dist = (hi.astype(np.uint64) - lo.astype(np.uint64)).astype(np.float64)
-    r_nan, ref_nan = np.isnan(r), np.isnan(ref)
-    r_inf, ref_inf = np.isinf(r), np.isinf(ref)
-    dist = np.where(r_inf | ref_inf, np.where(r == ref, 0.0, np.inf), dist)
-    dist = np.where(r_nan | ref_nan, np.where(r_nan & ref_nan, 0.0, np.inf), dist)
-    return dist
+    return floatbits.ulp_distance(r, ref)
 
 
 def bits_of_error(ulps) -> np.ndarray:
@@ -179,7 +164,7 @@ def sum_deviation_eps(p, axis=-1) -> np.ndarray:
         NaN in a slice gives NaN; an empty slice gives ``1 / eps``.
     """
     arr = np.asarray(p)
-    if arr.dtype not in _INT_OF:
+    if arr.dtype not in _FORMATS:
         raise TypeError(f"p must be float32 or float64, got {arr.dtype}")
     rows, lead = _slices(arr, axis)
     eps = float(np.finfo(arr.dtype).eps)

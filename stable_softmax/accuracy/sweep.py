@@ -1,412 +1,123 @@
-r"""The accuracy sweep: kernels against the reference over a grid of inputs.
+r"""The accuracy sweep: implementations against the reference over a grid of inputs.
 
-A grid **cell** is ``(function, method, dtype, family, n, scale, beta, base,
-rows, seed)``. Its inputs are regenerated from the cell's parameters alone
-(:func:`stable_softmax.accuracy.families.make_inputs`), so any process can
-compute any cell: :func:`run_cell` is a pure, picklable top-level function
-that returns a JSON-serialisable **record** (plain Python types only).
+The flow of data: a grid (:mod:`.grids`) and the implementations to measure
+give the cells (:func:`.cells.build_cells`); each cell's inputs are
+regenerated from its parameters (:mod:`.families`), its implementation and
+the correctly rounded reference are run on them, and :func:`.measure.measure`
+turns the pair into a JSON-serialisable **record**.
 
-Cells that differ only in ``method`` share their inputs and reference, so the
-sweep runs them as one group (:func:`run_group`); the reference is computed
-once per group and the on-disk reference cache removes any remaining repeats,
-including across runs: an interrupted sweep resumes where it stopped.
-
-Record statistics (see :data:`RECORD_FIELDS`):
-
-* ``overflow``, ``underflow``, ``nan``: fractions of output elements in each
-  class of :func:`stable_softmax.accuracy.metrics.classify`;
-* ``max_ulp``, ``median_ulp``, ``max_bits``: over the elements classified OK
-  with a finite ULP distance, so one overflow does not turn the error of the
-  others into ``inf``: failures are counted by the fractions above. None
-  when no element qualifies; ``unbounded`` is the fraction of OK elements
-  with an infinite distance (a finite result where the exact value overflows);
-* ``bound_*``: the first-order bound of :mod:`.bounds` (None when the kernel
-  has none or it applies to no element);
-* ``ref_failed``: fraction of rows left out because the reference could not
-  round them (:class:`reference.PrecisionLimitError`);
-* softmax only: ``sum_dev_max`` (largest ``|sum - 1|`` over rows with a
-  finite sum, in eps of the dtype) and ``argmax_kept`` (fraction of rows);
-* ``error``: None, or ``"ExceptionType: message"`` when computing the cell
-  raised (:func:`error_record`); the statistics of such a record are None.
-  :func:`run_sweep` records the error and goes on with the other cells.
+Cells that differ only in the implementation share their inputs and
+reference, so the sweep runs them as one group (:func:`run_group`); the
+reference is computed once per group and the on-disk reference cache removes
+any remaining repeats, including across runs: an interrupted sweep resumes
+where it stopped.
 
 :func:`run_sweep` runs in this process or in local worker processes; the
 Dask path (a cluster) is :mod:`.distributed`, which is imported only when
-asked for.
-
-The base e is recorded as ``math.e`` and passed as ``base=None``.
+asked for. Both run groups through :func:`run_group_tallied`, which also
+returns what the reference engines did for the group (:class:`EngineTally`).
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
 import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, fields
-
-import numpy as np
 
 import reference
-import stable_softmax as ss
 
-from . import metrics
-from .bounds import bound_ulps
-from .families import FAMILIES, make_inputs
+from .cells import Cell, build_cells, cell_inputs, group_cells, group_cost
+from .grids import BASES, DTYPES, GRIDS, Block, Grid
+from .measure import RECORD_FIELDS, cell_reference, cell_result, error_record, measure
 
 __all__ = [
-    "Block",
-    "Cell",
-    "Grid",
+    "BASES",
+    "DTYPES",
+    "ENGINE_ENV",
     "GRIDS",
     "RECORD_FIELDS",
+    "Block",
+    "Cell",
+    "EngineTally",
+    "Grid",
+    "Progress",
     "build_cells",
+    "cell_inputs",
+    "default_workers",
     "error_record",
     "group_cells",
+    "group_cost",
     "run_cell",
     "run_group",
     "run_group_recorded",
+    "run_group_tallied",
     "run_sweep",
 ]
 
-DTYPES = ("float32", "float64")
-BASES = (2.0, math.e, 3.0, 4.0, 10.0)
+#: The environment variable that selects the reference engine (read by :mod:`reference`).
+ENGINE_ENV = "STABLE_SOFTMAX_REFERENCE_ENGINE"
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One grid cell; every field is a plain Python value."""
-
-    function: str
-    method: str
-    dtype: str
-    family: str
-    n: int
-    scale: float
-    beta: float
-    base: float
-    rows: int
-    seed: int
-
-    @property
-    def c(self) -> float:
-        """``beta * ln(base)`` in float64."""
-        return self.beta if self.base == math.e else self.beta * math.log(self.base)
-
-    @property
-    def base_arg(self) -> float | None:
-        """``base`` as the API takes it: None for e."""
-        return None if self.base == math.e else self.base
-
-    @property
-    def group_key(self) -> tuple:
-        """Everything but the method: cells with one key share inputs and reference."""
-        return (
-            self.function,
-            self.dtype,
-            self.family,
-            self.n,
-            self.scale,
-            self.beta,
-            self.base,
-            self.rows,
-            self.seed,
-        )
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Block:
-    """A cross product of input parameters; a grid is a union of blocks.
-
-    ``elements`` is the target ``rows * n`` of a cell: ``rows = max(1,
-    elements // n)``.
-    """
-
-    name: str
-    families: tuple[str, ...]
-    ns: tuple[int, ...]
-    scales: tuple[float, ...]
-    betas: tuple[float, ...] = (1.0,)
-    bases: tuple[float, ...] = (math.e,)
-    elements: int = 1024
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The blocks of a sweep plus its seed and the threshold betas."""
-
-    name: str
-    blocks: tuple[Block, ...]
-    threshold_betas: tuple[float, ...] = (1.0, 1e3, 1e6)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-_SHAPES = ("gaussian", "uniform", "spike", "ties", "spread")
-_BETAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
-
-#: The named grids. ``quick`` runs in well under 5 minutes on 2 cores with a
-#: cold reference cache; ``full`` has about 40 times the reference work.
-GRIDS: dict[str, Grid] = {
-    "quick": Grid(
-        "quick",
-        (
-            Block(
-                "scale-n", _SHAPES, (2, 16, 256, 4096), (1.0, 10.0, 100.0, 1e3, 1e4), elements=1024
-            ),
-            Block(
-                "beta",
-                ("gaussian", "spike", "ties"),
-                (64,),
-                (1.0, 10.0),
-                betas=_BETAS,
-                elements=1024,
-            ),
-            Block(
-                "base",
-                ("gaussian", "spike"),
-                (64,),
-                (10.0,),
-                betas=(1.0, 100.0),
-                bases=BASES,
-                elements=1024,
-            ),
-            Block("edges", ("edges",), (64,), (2.0,), betas=(1.0, 1e3), elements=1536),
-            Block("llm", ("llm",), (32768,), (10.0, 30.0), elements=32768),
-        ),
-    ),
-    "full": Grid(
-        "full",
-        (
-            Block(
-                "scale-n",
-                _SHAPES,
-                (2, 16, 256, 4096, 65536, 262144),
-                (1.0, 3.0, 10.0, 30.0, 100.0, 1e3, 1e4, 1e5),
-                elements=16384,
-            ),
-            Block(
-                "beta", _SHAPES, (64, 4096), (1.0, 10.0), betas=_BETAS, bases=BASES, elements=4096
-            ),
-            Block(
-                "edges",
-                ("edges",),
-                (64, 4096),
-                (0.5, 2.0, 8.0),
-                betas=_BETAS,
-                bases=BASES,
-                elements=6144,
-            ),
-            Block(
-                "llm",
-                ("llm",),
-                (32768, 131072, 262144),
-                (10.0, 30.0, 100.0),
-                betas=(1.0, 10.0),
-                elements=262144,
-            ),
-        ),
-        threshold_betas=(1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6),
-    ),
-}
-
-
-def build_cells(
-    grid: Grid,
-    functions: dict[str, tuple[str, ...]],
-    dtypes: Iterable[str] = DTYPES,
-    families: Iterable[str] | None = None,
-    seed: int = 0,
-) -> list[Cell]:
-    """Every cell of ``grid`` for the given functions (with their methods), dtypes and families.
-
-    ``families=None`` keeps all. Duplicate cells (blocks may overlap) are dropped;
-    the order is deterministic.
-    """
-    keep = set(FAMILIES if families is None else families)
-    cells: dict[Cell, None] = {}
-    for block in grid.blocks:
-        for family in block.families:
-            if family not in keep:
-                continue
-            for n in block.ns:
-                rows = max(1, block.elements // n)
-                for scale in block.scales:
-                    for beta in block.betas:
-                        for base in block.bases:
-                            for dtype in dtypes:
-                                for function, methods in functions.items():
-                                    for method in methods:
-                                        cell = Cell(
-                                            function,
-                                            method,
-                                            str(dtype),
-                                            family,
-                                            int(n),
-                                            float(scale),
-                                            float(beta),
-                                            float(base),
-                                            int(rows),
-                                            int(seed),
-                                        )
-                                        cells[cell] = None
-    return list(cells)
-
-
-def group_cells(cells: Iterable[Cell]) -> list[list[Cell]]:
-    """Cells grouped by :attr:`Cell.group_key` (shared inputs and reference), in first-seen order."""
-    groups: dict[tuple, list[Cell]] = {}
-    for cell in cells:
-        groups.setdefault(cell.group_key, []).append(cell)
-    return list(groups.values())
-
-
-def cell_inputs(cell: Cell) -> np.ndarray:
-    """The ``(rows, n)`` logits of ``cell``."""
-    return make_inputs(
-        cell.family, cell.n, cell.scale, cell.rows, np.dtype(cell.dtype), cell.seed, cell.c
-    )
-
-
-def cell_reference(cell: Cell, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The correctly rounded reference of ``cell`` for inputs ``x`` (cached on disk).
-
-    Returns ``(reference, valid)``: ``valid[r]`` is False for a row where the
-    reference gave up (:class:`reference.PrecisionLimitError`); such rows are
-    left out of the statistics and counted in the record's ``ref_failed``.
-    """
-    func = getattr(reference, cell.function)
+@contextlib.contextmanager
+def reference_engine(engine: str | None) -> Iterator[None]:
+    """Run the body with :data:`ENGINE_ENV` set to ``engine`` (None: leave it as it is)."""
+    if engine is None:
+        yield
+        return
+    old = os.environ.get(ENGINE_ENV)
+    os.environ[ENGINE_ENV] = engine
     try:
-        return func(x, beta=cell.beta, base=cell.base_arg), np.ones(len(x), dtype=bool)
-    except reference.PrecisionLimitError:
-        pass
-    valid = np.ones(len(x), dtype=bool)
-    rows = []
-    for r, row in enumerate(x):
-        try:
-            rows.append(func(row[None, :], beta=cell.beta, base=cell.base_arg))
-        except reference.PrecisionLimitError:
-            valid[r] = False
-            rows.append(
-                np.full(
-                    (1,) if cell.function == "logsumexp" else (1, x.shape[1]), np.nan, dtype=x.dtype
-                )
-            )
-    return np.concatenate(rows), valid
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENGINE_ENV, None)
+        else:
+            os.environ[ENGINE_ENV] = old
 
 
-def cell_result(cell: Cell, x: np.ndarray) -> np.ndarray:
-    """What the kernel of ``cell`` returns for ``x``, through the public API."""
-    return np.asarray(
-        getattr(ss, cell.function)(x, method=cell.method, beta=cell.beta, base=cell.base_arg)
-    )
+def engine_stats() -> dict | None:
+    """``reference.engine_stats()`` when the reference has it, else None."""
+    stats = getattr(reference, "engine_stats", None)
+    return None if stats is None else stats()
 
 
-#: Keys of a record, in CSV column order.
-RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Cell)) + (
-    "elements",
-    "max_ulp",
-    "median_ulp",
-    "max_bits",
-    "overflow",
-    "underflow",
-    "nan",
-    "unbounded",
-    "bound_checked",
-    "bound_inside",
-    "bound_ratio_max",
-    "sum_dev_max",
-    "argmax_kept",
-    "ref_failed",
-    "error",
-)
+class EngineTally:
+    """Sum of the reference engines' work over groups: ``{engine: {"elements", "seconds"}}``.
+
+    Each group adds the difference of ``reference.engine_stats()`` across its
+    run (:func:`run_group_tallied`); a reference without ``engine_stats``
+    leaves the tally empty and :meth:`as_dict` returns None.
+    """
+
+    def __init__(self) -> None:
+        self.engines: dict[str, dict[str, float]] = {}
+        self.groups = 0
+
+    def add(self, delta: dict | None) -> None:
+        """Add one group's difference (None: the reference keeps no stats)."""
+        if delta is None:
+            return
+        self.groups += 1
+        for engine, stats in delta.items():
+            total = self.engines.setdefault(engine, {})
+            for key, value in stats.items():
+                total[key] = total.get(key, 0) + value
+
+    def as_dict(self) -> dict | None:
+        """The totals, or None when no group reported stats."""
+        return {"groups": self.groups, "engines": self.engines} if self.groups else None
 
 
-def _num(value) -> float | None:
-    """A plain float, or None for NaN/absent."""
-    if value is None:
+def _difference(before: dict | None, after: dict | None) -> dict | None:
+    if before is None or after is None:
         return None
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-def measure(
-    cell: Cell, x: np.ndarray, result: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None
-) -> dict:
-    """The record of one cell from its inputs, the kernel's result and the reference.
-
-    ``valid`` (per row, default all) leaves out rows without a reference.
-    """
-    rows_total = len(x)
-    if valid is not None and not valid.all():
-        x, result, ref = x[valid], result[valid], ref[valid]
-    with np.errstate(all="ignore"):
-        codes = metrics.classify(result, ref)
-        ulps = metrics.ulp_distance(result, ref)
-        ok = codes == metrics.OK
-        good = ok & np.isfinite(ulps)
-        size = codes.size
-        record = cell.as_dict()
-        record["elements"] = int(size)
-        if good.any():
-            worst = float(ulps[good].max())
-            record["max_ulp"] = worst
-            record["median_ulp"] = float(np.median(ulps[good]))
-            record["max_bits"] = float(metrics.bits_of_error(worst))
-        else:
-            record["max_ulp"] = record["median_ulp"] = record["max_bits"] = None
-        for name, code in (
-            ("overflow", metrics.OVERFLOW),
-            ("underflow", metrics.UNDERFLOW),
-            ("nan", metrics.NAN),
-        ):
-            record[name] = float(np.count_nonzero(codes == code) / size) if size else 0.0
-        record["unbounded"] = (
-            float(np.count_nonzero(ok & ~np.isfinite(ulps)) / size) if size else 0.0
-        )
-        record.update(_bound_stats(cell, x, result, ref, good))
-        if cell.function == "softmax":
-            dev = metrics.sum_deviation_eps(result)
-            dev = dev[np.isfinite(dev)]
-            record["sum_dev_max"] = float(dev.max()) if dev.size else None
-            kept = metrics.argmax_kept(result, ref)
-            record["argmax_kept"] = float(np.mean(kept)) if kept.size else None
-        else:
-            record["sum_dev_max"] = record["argmax_kept"] = None
-        record["ref_failed"] = float(1.0 - len(x) / rows_total) if rows_total else 0.0
-        record["error"] = None
-    return {key: record[key] for key in RECORD_FIELDS}
-
-
-def _bound_stats(cell: Cell, x, result, ref, good) -> dict:
-    """How the measured error compares with the first-order bound of :mod:`.bounds`.
-
-    The error is measured here as ``|result - ref| / ulp(ref)`` rather than by
-    the ordinal ULP distance, which counts every float between a tiny positive
-    and a tiny negative number when a result near 0 has the wrong sign.
-    """
-    empty = {"bound_checked": None, "bound_inside": None, "bound_ratio_max": None}
-    found = bound_ulps(cell.function, cell.method, x, ref, cell.c)
-    if found is None:
-        return empty
-    bound, applies = found
-    checked = applies & good
-    if not checked.any():
-        return dict(empty, bound_checked=0.0)
-    r64, ref64 = result[checked].astype(np.float64), ref[checked].astype(np.float64)
-    error = np.abs(r64 - ref64) / np.spacing(np.abs(ref[checked])).astype(np.float64)
-    ratio = error / bound[checked]
     return {
-        "bound_checked": float(np.count_nonzero(checked) / checked.size),
-        "bound_inside": float(np.mean(ratio <= 1.0)),
-        "bound_ratio_max": _num(ratio.max()),
+        engine: {key: value - before.get(engine, {}).get(key, 0) for key, value in stats.items()}
+        for engine, stats in after.items()
     }
 
 
@@ -422,14 +133,6 @@ def run_group(cells: list[Cell]) -> list[dict]:
 def run_cell(cell: Cell) -> dict:
     """The record of one cell, computed from its parameters alone."""
     return run_group([cell])[0]
-
-
-def error_record(cell: Cell, exc: BaseException) -> dict:
-    """The record of a cell whose computation raised ``exc``: statistics None, ``error`` set."""
-    record = dict.fromkeys(RECORD_FIELDS)
-    record.update(cell.as_dict())
-    record["error"] = f"{type(exc).__name__}: {exc}"
-    return record
 
 
 def run_group_recorded(cells: list[Cell]) -> list[dict]:
@@ -454,37 +157,54 @@ def run_group_recorded(cells: list[Cell]) -> list[dict]:
     return records
 
 
-def group_cost(group: list[Cell]) -> int:
-    """Reference elements of a group: the unit of work the progress bar counts."""
-    return group[0].rows * group[0].n
+def run_group_tallied(
+    cells: list[Cell], engine: str | None = None
+) -> tuple[list[dict], dict | None]:
+    """:func:`run_group_recorded` under the reference ``engine``, with the engines' stats delta.
+
+    The unit of work of every executor (local processes, Dask): returns the
+    records and what ``reference.engine_stats()`` counted meanwhile in this
+    process (None when the reference keeps no stats).
+    """
+    with reference_engine(engine):
+        before = engine_stats()
+        records = run_group_recorded(cells)
+        return records, _difference(before, engine_stats())
 
 
 def run_sweep(
     cells: list[Cell],
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    *,
+    engine: str | None = None,
+    tally: EngineTally | None = None,
 ) -> list[dict]:
     """Records of all ``cells``, in the order of ``cells``.
 
     ``workers > 1`` runs groups in a :class:`ProcessPoolExecutor` (forkserver
     where available, else spawn); ``progress(k)`` is called with the reference
     elements of each finished group. A cell that raises gets an error record
-    (:func:`run_group_recorded`). On ``KeyboardInterrupt`` pending groups are
-    cancelled, the pool is shut down and the interrupt is re-raised; the rows
-    the reference finished are in its on-disk cache.
+    (:func:`run_group_recorded`). ``engine`` selects the reference engine of
+    every group (None: the environment's); ``tally`` receives each group's
+    engine stats. On ``KeyboardInterrupt`` pending groups are cancelled, the
+    pool is shut down and the interrupt is re-raised; the rows the reference
+    finished are in its on-disk cache.
     """
     groups = group_cells(cells)
     done: dict[Cell, dict] = {}
 
-    def collect(group, records):
-        for cell, record in zip(group, records):
-            done[cell] = record
+    def collect(group, result):
+        records, stats = result
+        done.update(zip(group, records))
+        if tally is not None:
+            tally.add(stats)
         if progress is not None:
             progress(group_cost(group))
 
     if workers <= 1:
         for group in groups:
-            collect(group, run_group_recorded(group))
+            collect(group, run_group_tallied(group, engine))
     else:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
@@ -492,7 +212,7 @@ def run_sweep(
         try:
             # Largest groups first so the last to finish are small.
             order = sorted(groups, key=group_cost, reverse=True)
-            pending = {pool.submit(run_group_recorded, group): group for group in order}
+            pending = {pool.submit(run_group_tallied, group, engine): group for group in order}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:

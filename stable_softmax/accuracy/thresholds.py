@@ -20,34 +20,24 @@ underflow
     to exactly 1/2, so for the naive kernels this lands at the point where
     ``exp(c t)`` rounds to zero, ``ln(min_subnormal / 2) / c``.
 
-The search works on the integer bit patterns of the non-negative floats, which
-are ordered like the floats, so it returns a float and its neighbour on either
-side of the edge: the result is exact, not a tolerance. It assumes the failure
-is monotone in ``|t|`` on the searched range (checked at the end points).
+The search works on the ordinals of the non-negative floats
+(:func:`stable_softmax.floatbits.to_ordinal`), which are ordered like the
+floats, so it returns a float and its neighbour on either side of the edge:
+the result is exact, not a tolerance. It assumes the failure is monotone in
+``|t|`` on the searched range (checked at the end points).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-import stable_softmax as ss
-
+from .. import implementations
+from ..floatbits import first_true, from_ordinal, to_ordinal
 from .families import edges
 
 __all__ = ["Threshold", "find_threshold", "threshold_table", "fmt_hex"]
-
-_UINT = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
-
-
-def _float_of_bits(bits: int, dtype: np.dtype) -> np.floating:
-    return np.array([bits], dtype=_UINT[dtype]).view(dtype)[0]
-
-
-def _bits_of_float(value, dtype: np.dtype) -> int:
-    return int(np.array([value], dtype=dtype).view(_UINT[dtype])[0])
 
 
 def fmt_hex(value, dtype) -> str:
@@ -64,9 +54,10 @@ def fmt_hex(value, dtype) -> str:
 
 
 def _evaluate(function: str, method: str, row: np.ndarray, beta: float) -> np.ndarray:
-    func = getattr(ss, function)
+    """The implementation ``method`` of ``function`` on the single row ``row``, flattened."""
+    impl = implementations.get(function, method)
     with np.errstate(all="ignore"):
-        return np.atleast_1d(np.asarray(func(row, method=method, beta=beta)))
+        return np.asarray(impl.compute(row[None, :], beta=beta, base=None)).ravel()
 
 
 def overflows(function: str, method: str, t, dtype, beta: float = 1.0) -> bool:
@@ -80,19 +71,6 @@ def underflows(function: str, method: str, t, dtype, beta: float = 1.0) -> bool:
     out = _evaluate(function, method, np.array([t, t], dtype=dtype), beta)
     bad = not bool(np.all(np.isfinite(out)))
     return bad or (function == "softmax" and bool(np.any(out == 0)))
-
-
-def _first_true(pred: Callable[[int], bool], lo: int, hi: int) -> int | None:
-    """Smallest ``b`` in ``(lo, hi]`` with ``pred(b)``, given ``not pred(lo)``; None if ``not pred(hi)``."""
-    if not pred(hi):
-        return None
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if pred(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def _search_limit(function: str, dtype: np.dtype, beta: float) -> np.floating:
@@ -135,23 +113,27 @@ def find_threshold(function: str, method: str, dtype, beta: float = 1.0) -> Thre
     """
     dtype = np.dtype(dtype)
     limit = _search_limit(function, dtype, beta)
-    top = _bits_of_float(limit, dtype)
+    # Ordinals of the non-negative floats: 0 is +0, ``top`` the search limit.
+    top = int(to_ordinal(limit))
 
-    def over(bits: int) -> bool:
-        return overflows(function, method, _float_of_bits(bits, dtype), dtype, beta)
+    def at(ordinal: int) -> np.floating:
+        return from_ordinal(ordinal, dtype)[()]
 
-    def under(bits: int) -> bool:
-        return underflows(function, method, -_float_of_bits(bits, dtype), dtype, beta)
+    def over(ordinal: int) -> bool:
+        return overflows(function, method, at(ordinal), dtype, beta)
 
-    def as_float(bits: int | None, sign: float = 1.0) -> float | None:
-        return None if bits is None else sign * float(_float_of_bits(bits, dtype))
+    def under(ordinal: int) -> bool:
+        return underflows(function, method, -at(ordinal), dtype, beta)
+
+    def as_float(ordinal: int | None, sign: float = 1.0) -> float | None:
+        return None if ordinal is None else sign * float(at(ordinal))
 
     if over(0) or under(0):
         raise RuntimeError(
             f"{function}/{method} fails at t = 0 in {dtype}: the probes assume it does not"
         )
-    first_over = _first_true(over, 0, top)
-    first_under = _first_true(under, 0, top)
+    first_over = first_true(over, 0, top)
+    first_under = first_true(under, 0, top)
     theory = {k: v / beta for k, v in edges(dtype).items()}
     return Threshold(
         function=function,
@@ -172,18 +154,27 @@ def find_threshold(function: str, method: str, dtype, beta: float = 1.0) -> Thre
 def threshold_table(
     functions: dict[str, tuple[str, ...]], dtypes, betas=(1.0, 1e3, 1e6)
 ) -> list[Threshold]:
-    """:func:`find_threshold` for every function x method x dtype x beta (base e)."""
+    """:func:`find_threshold` for every function x implementation x dtype x beta (base e).
+
+    An implementation is searched only in the dtypes it accepts.
+    """
     return [
-        find_threshold(function, method, dtype, beta)
-        for function, methods in functions.items()
-        for method in methods
+        find_threshold(function, name, dtype, beta)
+        for function, names in functions.items()
+        for name in names
         for dtype in dtypes
+        if str(dtype) in implementations.get(function, name).dtypes
         for beta in betas
     ]
 
 
 def describe(value: float | None, dtype) -> str:
-    """``"88.72284 (0x1.62e430p+6)"``, or ``"none"`` for no failure in range."""
+    """Decimal and hex of a threshold, or ``"none"`` for no failure in range.
+
+    Nine significant digits for float32 and 17 for float64 (enough to name
+    the float exactly), then the exact hex form of :func:`fmt_hex`:
+    ``describe(88.72283935546875, np.float32)`` is ``"88.7228394 (0x1.62e43p+6)"``.
+    """
     if value is None:
         return "none"
     digits = 9 if np.dtype(dtype) == np.float32 else 17

@@ -169,6 +169,13 @@ def get(function: str, name: str) -> Implementation:
         return _REGISTRY[key]
     if ":" in name:
         return register(_from_import_path(function, name))
+    from .peers import INSTALL_HINT, PEERS  # the plugin imported above; names only
+
+    if name in PEERS:
+        raise ValueError(
+            f"peer {name!r} is not installed (its library {PEERS[name][1]!r} is missing); "
+            f"install the peers with {INSTALL_HINT}"
+        )
     raise ValueError(
         f"unknown implementation {name!r} of {function}; valid: {', '.join(available(function))}, "
         "or 'package.module:attribute' for your own"
