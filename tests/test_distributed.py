@@ -177,6 +177,9 @@ def separate_caches(tmp_path_factory):
     root = tmp_path_factory.mktemp("caches")
     old = os.environ[_cache.ENV_VAR]
     os.environ[_cache.ENV_VAR] = str(root / "client")
+    # Only rows the reference's fast step leaves to mpmath are cached: make every row such a row.
+    old_engine = os.environ.pop("STABLE_SOFTMAX_REFERENCE_ENGINE", None)
+    os.environ["STABLE_SOFTMAX_REFERENCE_ENGINE"] = "mpmath"
     try:
         with distributed.DaskSweep(
             local_workers=1, env={_cache.ENV_VAR: str(root / "worker")}, dashboard_address=None
@@ -184,6 +187,9 @@ def separate_caches(tmp_path_factory):
             yield dask, root / "client", root / "worker"
     finally:
         os.environ[_cache.ENV_VAR] = old
+        os.environ.pop("STABLE_SOFTMAX_REFERENCE_ENGINE")
+        if old_engine is not None:
+            os.environ["STABLE_SOFTMAX_REFERENCE_ENGINE"] = old_engine
 
 
 def test_rows_travel_between_client_and_worker_caches(separate_caches):
