@@ -97,10 +97,12 @@ def _constants():
         l3 = float(big_l - l1 - l2)
         th = np.empty(4096)
         tl = np.empty(4096)
-        for i in range(4096):
-            v = mp.power(2, mpf(i) / 4096)
+        step = mp.power(2, mpf(1) / 4096)
+        v = mpf(1)
+        for i in range(4096):  # 4096 products at 300 bits: relative error < 2^-287
             th[i] = float(v)
             tl[i] = float(v - th[i])
+            v *= step
         inv = float(4096 / mp.log(2))
     return l1, l2, l3, th, tl, inv
 
