@@ -411,6 +411,17 @@ def evaluate(kind: str, rows: np.ndarray, c: tuple[float, float], fmt):
     return yh, yl, y3, err, sc, good
 
 
+def supported(fmt) -> bool:
+    """Whether the first step serves target ``fmt``: float32 and float64 for now.
+
+    :func:`reference._dd.decide` handles any IEEE format with ``p <= 53``
+    (``inf`` on overflow, signed zeros: float16, bfloat16, float8_e5m2 too),
+    but only float32 and float64 targets are checked against the mpmath path
+    end to end; the others go to mpmath.
+    """
+    return fmt.name in ("float32", "float64")
+
+
 def fast_rows(kind: str, x: np.ndarray, scale, fmt):
     """Correctly rounded ``kind`` of each row where the first step decides it.
 
@@ -420,7 +431,7 @@ def fast_rows(kind: str, x: np.ndarray, scale, fmt):
     nr = x.shape[0]
     width = 1 if kind == "logsumexp" else x.shape[1]
     c = scale_dd(scale)
-    if c is None or x.shape[1] == 0 or fmt.precision > 53:
+    if c is None or x.shape[1] == 0 or not supported(fmt):
         return np.empty((nr, width), fmt.dtype), np.zeros(nr, dtype=np.bool_)
     yh, yl, y3, err, sc, good = evaluate(kind, x, c, fmt)
     out = np.zeros((nr, width))
@@ -434,6 +445,7 @@ def exp_values(flat: np.ndarray, fmt):
     x = np.ascontiguousarray(flat, dtype=np.float64)
     out = np.zeros(x.size)
     ok = np.zeros(x.size, dtype=np.bool_)
-    _exp_values(x, out, ok, fmt.precision, fmt.emin, fmt.emax)
+    if supported(fmt):
+        _exp_values(x, out, ok, fmt.precision, fmt.emin, fmt.emax)
     with np.errstate(over="ignore"):
         return out.astype(fmt.dtype), ok

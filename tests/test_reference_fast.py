@@ -13,7 +13,8 @@ from mpmath import libmp
 
 import reference
 from reference import _api, _dd, _engine, _fast
-from reference._rounding import FLOAT32, FLOAT64, Format, round_mpf
+from reference._rounding import FLOAT32, FLOAT64, round_mpf
+from stable_softmax.formats import FORMATS as ALL_FORMATS
 
 F32, F64 = np.float32, np.float64
 
@@ -267,8 +268,8 @@ def test_exp_dd_bound():
 FORMATS = [
     FLOAT32,
     FLOAT64,
-    Format(np.dtype(F32), 8, -126, 127),
-    Format(np.dtype(F32), 11, -14, 15),
+    ALL_FORMATS["bfloat16"],
+    ALL_FORMATS["float16"],
 ]
 
 
