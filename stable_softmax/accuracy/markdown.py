@@ -6,7 +6,6 @@ from .compare import HOW_TO_READ, cost_lines, header_lines, special_value_lines
 from .families import FAMILIES
 from .plotdata import CAPTIONS
 from .summary import failed, fmt_bits, fmt_pct, fmt_ulp
-from .thresholds import describe
 
 __all__ = [
     "course_lines",
@@ -87,36 +86,54 @@ def _ratio(value) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _decimal(value, dtype) -> str:
+    """Enough digits to name the float (9 for float32, 17 for float64), no hex."""
+    if value is None:
+        return "none"
+    return f"{value:.{9 if dtype == 'float32' else 17}g}"
+
+
 def threshold_lines(doc: dict) -> list[str]:
-    """The threshold table: measured edge (decimal and hex) next to theory."""
-    rows = []
+    """Theory once per dtype and beta, then the measured edges per implementation.
+
+    Decimal only (enough digits to name the float); the exact hex forms are
+    in ``report.json`` (``overflow_hex``, ``underflow_hex``).
+    """
+    theory = {}
     for t in doc["thresholds"]:
-        dt = t["dtype"]
-        rows.append(
+        theory.setdefault((t["dtype"], t["beta"]), t)
+    lines = _table(
+        [
+            "dtype",
+            "beta",
+            "exp(beta t) overflows above t =",
+            "leaves the normal range below",
+            "rounds to 0 below about",
+        ],
+        [
             [
-                t["function"],
-                f"`{t['method']}`",
                 dt,
-                f"{t['beta']:g}",
-                describe(t["overflow"], dt),
-                describe(t["theory_overflow"], "float64"),
-                describe(t["underflow"], dt),
-                describe(t["theory_normal"], "float64"),
-                describe(t["theory_subnormal"], "float64"),
+                f"{beta:g}",
+                f"{t['theory_overflow']:.6g}",
+                f"{t['theory_normal']:.6g}",
+                f"{t['theory_subnormal']:.6g}",
             ]
-        )
-    header = [
-        "function",
-        "method",
-        "dtype",
-        "beta",
-        "overflows from t =",
-        "theory ln(max)/beta",
-        "underflows from t =",
-        "theory ln(min normal)/beta",
-        "theory ln(min subnormal)/beta",
+            for (dt, beta), t in theory.items()
+        ],
+    )
+    rows = [
+        [
+            t["function"],
+            f"`{t['method']}`",
+            t["dtype"],
+            f"{t['beta']:g}",
+            _decimal(t["overflow"], t["dtype"]),
+            _decimal(t["underflow"], t["dtype"]),
+        ]
+        for t in doc["thresholds"]
     ]
-    return _table(header, rows)
+    header = ["function", "implementation", "dtype", "beta", "fails from t =", "fails below t ="]
+    return [*lines, "", *_table(header, rows)]
 
 
 def course_lines(doc: dict) -> list[str]:

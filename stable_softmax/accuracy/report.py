@@ -336,12 +336,24 @@ def assemble(
         records=records,
         summary=summary,
         recommendations=recommend(summary),
-        thresholds=[t.as_dict() for t in threshold_table],
+        thresholds=[
+            {
+                **t.as_dict(),
+                "overflow_hex": _hex(t.overflow, t.dtype),
+                "underflow_hex": _hex(t.underflow, t.dtype),
+            }
+            for t in threshold_table
+        ],
         course=course if course is not None else {"examples": [], "hardmax": []},
         special_values=list(extras.get("special_values", [])),
         costs=costs,
         cost_recommendations=cost.recommend_by_cost(records, costs) if costs else [],
     )
+
+
+def _hex(value: float | None, dtype: str) -> str | None:
+    """The exact hex form of a threshold for ``report.json`` (None: no failure found)."""
+    return None if value is None else thresholds.fmt_hex(value, dtype)
 
 
 def _say(stream: TextIO | None, text: str) -> None:
