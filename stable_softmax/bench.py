@@ -5,30 +5,45 @@ ratio against baselines timed in the same process, one right after the other:
 
 * ``np.copyto`` of the same array (a memory-bound copy: read n, write n
   elements, the least any out-of-place softmax must do);
-* ``scipy.special.softmax`` (when SciPy is installed);
-* ``torch.softmax`` on the same buffer, with ``torch.set_num_threads`` equal to
-  the Numba thread count (when PyTorch is installed; skipped otherwise).
+* peers, each when installed (one line says which were skipped):
+  ``scipy.special.softmax``; ``torch.softmax`` with ``torch.set_num_threads``
+  equal to the thread count; ONNX Runtime's ``Softmax`` operator (a one-node
+  model, :func:`stable_softmax.implementations.peers.onnx_model_bytes`, with
+  ``intra_op_num_threads`` equal to the thread count and IO binding into a
+  preallocated output); ``jax.nn.softmax`` under ``jax.jit`` with XLA's CPU
+  threading turned off (``XLA_FLAGS``, set before JAX is first imported, so
+  JAX runs on one thread in every row of the table).
 
-Each time is the minimum over repeats (the least disturbed run) of a call that
-writes into a preallocated output (``out=``) for our kernels and ``np.copyto``;
-SciPy and torch allocate their result, as their users do.
+Each time is the minimum over repeats (the least disturbed run). Our kernels
+and ``np.copyto`` write into a preallocated output (``out=``), as does ONNX
+Runtime; SciPy, torch and JAX allocate their result, as their users do.
+One-thread runs are pinned to one core where the OS allows it.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 SHAPES: tuple[tuple[int, int], ...] = ((4096, 1024), (64, 65536), (4, 4194304))
 DTYPES = ("float32", "float64")
+#: Peers in the order of the table's columns.
+PEERS = ("scipy", "torch", "onnxruntime", "jax")
+#: XLA options that keep JAX's CPU backend on the calling thread.
+_XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 @dataclass(frozen=True)
 class Timing:
+    """Best wall time of one implementation on one case (shape, dtype, threads)."""
+
     shape: tuple[int, int]
     dtype: str
     threads: int
@@ -59,6 +74,71 @@ def _optional(module: str):
         return None
 
 
+def _import_jax():
+    """JAX with XLA's CPU threading off, or None when JAX is not installed.
+
+    The flags only take effect if JAX was not imported before; then a warning
+    line says the JAX column may use more than one thread.
+    """
+    if "jax" not in sys.modules:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _XLA_ONE_THREAD).strip()
+    elif _XLA_ONE_THREAD not in os.environ.get("XLA_FLAGS", ""):
+        print("bench: jax was imported before XLA threading could be turned off", file=sys.stderr)
+    return _optional("jax")
+
+
+@contextmanager
+def _pinned(threads: int):
+    """Pin the process to one core while ``threads == 1`` (where the OS supports it)."""
+    getter = getattr(os, "sched_getaffinity", None)
+    if threads != 1 or getter is None:
+        yield
+        return
+    cpus = getter(0)
+    os.sched_setaffinity(0, {min(cpus)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, cpus)
+
+
+def _onnxruntime_call(ort, x: np.ndarray, out: np.ndarray, threads: int) -> Callable[[], object]:
+    """ONNX Runtime's Softmax over the last axis of ``x``, writing into ``out``."""
+    from .implementations.peers import onnx_model_bytes
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(
+        onnx_model_bytes("softmax", str(x.dtype)), options, providers=["CPUExecutionProvider"]
+    )
+    binding = session.io_binding()
+    binding.bind_ortvalue_input("x", ort.OrtValue.ortvalue_from_numpy(x))
+    binding.bind_ortvalue_output("y", ort.OrtValue.ortvalue_from_numpy(out))
+    return lambda: session.run_with_iobinding(binding)
+
+
+def _jax_call(jax, x: np.ndarray) -> Callable[[], object]:
+    """``jax.nn.softmax`` under ``jax.jit`` on a device copy of ``x`` (float64 via enable_x64)."""
+    import jax.numpy as jnp
+
+    fn = jax.jit(lambda a: jax.nn.softmax(a, axis=-1))
+    if x.dtype == np.float32:
+        xj = jnp.asarray(x)
+        return lambda: fn(xj).block_until_ready()
+    x64 = jax.enable_x64
+
+    with x64(True):
+        xj = jnp.asarray(x)
+
+    def call():
+        with x64(True):
+            return fn(xj).block_until_ready()
+
+    return call
+
+
 def run(
     shapes=SHAPES,
     dtypes=DTYPES,
@@ -72,54 +152,77 @@ def run(
     import stable_softmax as ss
 
     methods = methods or ss.METHODS["softmax"]
-    scipy_special = _optional("scipy.special")
-    torch = _optional("torch")
+    peers = {
+        "scipy": _optional("scipy.special"),
+        "torch": _optional("torch"),
+        "onnxruntime": _optional("onnxruntime"),
+        "jax": _import_jax(),
+    }
+    missing = [name for name, module in peers.items() if module is None]
+    if missing:
+        print(f"bench: not installed, skipped: {', '.join(missing)}", file=sys.stderr)
     rng = np.random.default_rng(0)
     timings = []
     for shape in shapes:
         for dtype in dtypes:
             x = rng.normal(0.0, 4.0, shape).astype(dtype)
             out = np.empty_like(x)
+            peer_out = np.empty_like(x)
             for nthreads in threads:
                 numba.set_num_threads(min(nthreads, numba.config.NUMBA_NUM_THREADS))
-                calls: dict[str, Callable[[], object]] = {"memcpy": lambda: np.copyto(out, x)}
-                if scipy_special is not None:
-                    calls["scipy"] = lambda: scipy_special.softmax(x, axis=-1)
-                if torch is not None:
+                calls: dict[str, Callable[[], object]] = {
+                    "memcpy": lambda x=x, out=out: np.copyto(out, x)
+                }
+                for method in methods:
+                    calls[method] = lambda m=method, x=x, out=out: ss.softmax(x, method=m, out=out)
+                if peers["scipy"] is not None:
+                    calls["scipy"] = lambda x=x, sp=peers["scipy"]: sp.softmax(x, axis=-1)
+                if peers["torch"] is not None:
+                    torch = peers["torch"]
                     torch.set_num_threads(nthreads)
                     tx = torch.from_numpy(x)
-                    calls["torch"] = lambda tx=tx: torch.softmax(tx, dim=-1)
-                for method in methods:
-                    calls[method] = lambda m=method: ss.softmax(x, method=m, out=out)
-                for name, call in calls.items():
-                    timings.append(Timing(shape, dtype, nthreads, name, best_time(call, budget)))
+                    calls["torch"] = lambda tx=tx, t=torch: t.softmax(tx, dim=-1)
+                if peers["jax"] is not None:
+                    calls["jax"] = _jax_call(peers["jax"], x)
+                if peers["onnxruntime"] is not None:
+                    # Last: its pool threads may spin for a moment after its runs.
+                    calls["onnxruntime"] = _onnxruntime_call(
+                        peers["onnxruntime"], x, peer_out, nthreads
+                    )
+                with _pinned(nthreads):
+                    for name, call in calls.items():
+                        seconds = best_time(call, budget)
+                        timings.append(Timing(shape, dtype, nthreads, name, seconds))
     return timings
 
 
 def format_table(timings: list[Timing]) -> str:
-    """A Markdown table: each method's time and its ratios to the baselines."""
+    """A Markdown table: each time, its multiple of ``np.copyto``, each peer's time over ours."""
     by_case: dict[tuple, dict[str, float]] = {}
     for t in timings:
         by_case.setdefault((t.shape, t.dtype, t.threads), {})[t.name] = t.seconds
+    present = [p for p in PEERS if any(p in times for times in by_case.values())]
     lines = [
-        "| shape | dtype | threads | method | ms | x memcpy | scipy / ours | torch / ours |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| shape | dtype | threads | method | ms | x memcpy | "
+        + " | ".join(f"{p} / ours" for p in present)
+        + " |",
+        "| --- | --- | --- | --- | ---: | ---: |" + " ---: |" * len(present),
     ]
-    baselines = ("memcpy", "scipy", "torch")
     for (shape, dtype, threads), times in by_case.items():
+        case = f"| {shape[0]}x{shape[1]} | {dtype} | {threads}"
         for name, seconds in times.items():
-            if name in baselines:
+            if name == "memcpy" or name in PEERS:
                 continue
-            scipy_ratio = f"{times['scipy'] / seconds:.1f}" if "scipy" in times else "n/a"
-            torch_ratio = f"{times['torch'] / seconds:.2f}" if "torch" in times else "n/a"
+            ratios = [f"{times[p] / seconds:.2f}" if p in times else "n/a" for p in present]
             lines.append(
-                f"| {shape[0]}x{shape[1]} | {dtype} | {threads} | {name} | {seconds * 1e3:.2f} | "
-                f"{seconds / times['memcpy']:.2f} | {scipy_ratio} | {torch_ratio} |"
+                f"{case} | {name} | {seconds * 1e3:.2f} | {seconds / times['memcpy']:.2f} | "
+                + " | ".join(ratios)
+                + " |"
             )
-        for name in ("scipy", "torch"):
+        for name in present:
             if name in times:
                 lines.append(
-                    f"| {shape[0]}x{shape[1]} | {dtype} | {threads} | *{name}* | {times[name] * 1e3:.2f} | "
-                    f"{times[name] / times['memcpy']:.2f} | | |"
+                    f"{case} | *{name}* | {times[name] * 1e3:.2f} | "
+                    f"{times[name] / times['memcpy']:.2f} |" + " |" * len(present)
                 )
     return "\n".join(lines)

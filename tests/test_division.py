@@ -31,7 +31,10 @@ def reciprocal_error(s, dtype) -> Fraction:
 
 
 def divisors(dtype, rng, count=40):
-    """Sums of softmax terms (>= 1) of both kinds (|e| below and above u/4), all-ones significands."""
+    """Sums of softmax terms (>= 1) of both kinds (|e| below and above u/4).
+
+    Includes divisors with an all-ones significand.
+    """
     s = rng.uniform(1, 2, count).tolist() + np.exp(rng.uniform(0, 30, count)).tolist()
     bits = BITS[dtype]
     all_ones = [(2.0 - 2.0 ** (1 - bits)) * 2.0**k for k in range(0, 20, 3)]

@@ -1,11 +1,11 @@
 """Tests of the vectorizable exp kernels (stable_softmax.kernels.exp).
 
 Accuracy is measured as the ordinal distance to the correctly rounded exp
-(``reference.exp``, through the helpers of ``scripts/check_exp.py``). The exhaustive float32 check is
-``scripts/check_exp.py``; here a strided sample runs in a few seconds.
+(``reference.exp``, through :mod:`stable_softmax.accuracy.expcheck`). The
+exhaustive float32 check is ``scripts/check_exp.py``; here a strided sample
+runs in a few seconds.
 """
 
-import importlib.util
 import math
 import os
 import subprocess
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from numba import njit, prange
 
+from stable_softmax.accuracy import expcheck as check_exp
 from stable_softmax.kernels.exp import (
     exp32,
     exp64,
@@ -24,11 +25,6 @@ from stable_softmax.kernels.exp import (
     fast_exp_nonpositive,
     scaling_method,
 )
-
-_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "check_exp.py"
-_spec = importlib.util.spec_from_file_location("check_exp", _SCRIPT)
-check_exp = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check_exp)
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 INT = {F32: np.int32, F64: np.int64}
@@ -246,11 +242,22 @@ def test_portable_scaling_path_gives_the_same_bits(tmp_path):
         np.testing.assert_array_equal(np.load(path).view(INT[dt]), ours(x, dt).view(INT[dt]))
 
 
-def test_scaling_method_is_named():
-    assert scaling_method() in (
-        "llvm.ldexp -> vscalef (AVX-512)",
-        "two exponent-bit factors (portable)",
+def test_scaling_method_names_the_instructions_generated():
+    """scaling_method() says vscalef exactly when the compiled exp contains it."""
+
+    @njit(cache=False)
+    def exp_loop(x, out):
+        for i in range(x.size):
+            out[i] = exp32(x[i])
+
+    x = np.zeros(64, np.float32)
+    exp_loop(x, np.empty_like(x))
+    asm = exp_loop.inspect_asm(exp_loop.signatures[0])
+    has_vscalef = "vscalefps" in asm
+    expected = (
+        "llvm.ldexp -> vscalef (AVX-512)" if has_vscalef else "two exponent-bit factors (portable)"
     )
+    assert scaling_method() == expected
 
 
 @njit

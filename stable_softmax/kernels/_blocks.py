@@ -4,9 +4,10 @@ A row is processed in blocks of :data:`BLOCK` elements. Within a block the
 passes vectorize (AVX-512 on the development machine): the maximum is taken
 over integers that order like the floats, because LLVM does not vectorize a
 float ``max`` reduction whose NaN ordering it must preserve; sums use
-``fastmath={"reassoc"}``, which lets LLVM split them into vector lanes. Across blocks, partial results are
-combined in block order. A row therefore gives the same bits whether its
-blocks are processed by one thread or several, and the sum is effectively
+``fastmath={"reassoc"}``, which lets LLVM split them into vector lanes.
+Across blocks, partial results are combined in block order. A row therefore
+gives the same bits whether its blocks are processed by one thread or
+several, and the sum is effectively
 blocked: its error grows like ``(BLOCK / lanes + n / BLOCK) u`` instead of
 ``n u``.
 

@@ -56,7 +56,9 @@ def exp_store_sum_block(x, out, c, m):
 
 @kernel
 def row_exp_store_sum(x, out, c, m):
-    """``out = exp(c (x - m))`` block by block; the sum of the block sums and the smallest positive term.
+    """``out = exp(c (x - m))`` block by block.
+
+    Returns the sum of the block sums and the smallest positive term.
 
     With ``c > 0`` every exponent is ``<= 0`` and the blocks go to
     :func:`._blocks.exp_store_sum_nonpositive` (the same bits, faster).

@@ -21,10 +21,10 @@ The argument (``p`` = 24 or 53 significand bits, ``u = 2^-p``)
    a) = a - s q`` is exact and ``fma(r, y, q) = RN(a / s)``.
 4. When ``|e| >= u / 4`` (about half of all divisors), the bound of 2 does
    not show that ``q`` is faithful: it may miss by a fraction of an ulp (no
-   case was found in the tests, but the argument does not exclude one). One correction step brings it
-   within half an ulp plus about ``3u`` ulp (the residual, even if rounded,
-   is accurate to ``u`` relative), which is faithful, and a second step is
-   then exact by 3. Two corrections: four fused multiply-adds.
+   case was found in the tests, but the argument does not exclude one). One
+   correction step brings it within half an ulp plus about ``3u`` ulp (the
+   residual, even if rounded, is accurate to ``u`` relative), which is
+   faithful, and a second step is then exact by 3. Two corrections: four fused multiply-adds.
 
 Steps 3 and 4 need the residuals to be representable, i.e. no underflow:
 ``s >= 1`` and every nonzero term at least ``2^-960 s``, so that every
@@ -39,9 +39,7 @@ exact in every path (``q = r = 0``).
 division (float32 and float64, divisors with an all-ones significand, terms
 at the underflow guard, zeros).
 
-Speed, one Zen 4 core, an L1-resident block of 4,096 (2026-11-22): float64
-division 0.31 ns per element, one correction 0.10, two 0.17 (float32: 0.10,
-0.055, 0.085; but see :func:`divide_by_sum`).
+Timings of the three paths are in ``docs/bench-2026-12-02.md``.
 """
 
 from __future__ import annotations
@@ -67,7 +65,8 @@ def _divide_once_corrected(out, s, y):
     """
     for i in range(out.size):
         a = out[i]
-        q = a * y
+        q = a * y  # faithful: |a y - a / s| = (a / s) |e| < ulp / 4, plus half an ulp
+        # r = a - s q exactly (Markstein: faithful q, no underflow); q + r y = RN(a / s)
         out[i] = fma(fma(-s, q, a), y, q)
 
 
@@ -76,9 +75,9 @@ def _divide_twice_corrected(out, s, y):
     """``RN(out[i] / s)`` for ``y = RN(1 / s)`` (step 4), under the same conditions."""
     for i in range(out.size):
         a = out[i]
-        q = a * y
-        q = fma(fma(-s, q, a), y, q)
-        out[i] = fma(fma(-s, q, a), y, q)
+        q = a * y  # within 1.5 ulp of a / s (|e| < u)
+        q = fma(fma(-s, q, a), y, q)  # faithful: within 1/2 ulp + ~3u ulp
+        out[i] = fma(fma(-s, q, a), y, q)  # exact (step 3)
 
 
 @kernel
@@ -99,11 +98,10 @@ def divide_by_sum(out, s, smallest):
 
     Notes
     -----
-    float32 rows are always divided: within the whole softmax kernel,
-    ``vdivps`` measured ~3% faster than the FMA paths (alone, in L1, it is
-    slower), presumably because the divider runs beside the FMA units that
-    the exponential pass keeps busy. float64: the FMA paths save ~5% of the
-    kernel (4096 x 1024, one thread).
+    float32 rows are always divided: within the whole softmax kernel
+    ``vdivps`` measured no slower than the FMA paths (the divider runs beside
+    the FMA units; figures in ``docs/bench-2026-12-02.md``), and it needs no
+    smallest-term guard. float64 rows take the FMA paths when the guard holds.
     """
     if out.itemsize == 4:
         divide(out, s)
@@ -113,6 +111,7 @@ def divide_by_sum(out, s, smallest):
         divide(out, s)
         return
     y = one / s
+    # e = 1 - s y is exact (remainder of a faithful reciprocal, step 1).
     if abs(fma(-s, y, one)) < out.dtype.type(2.0**-55):  # |e| < u / 4
         _divide_once_corrected(out, s, y)
     else:

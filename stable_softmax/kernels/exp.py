@@ -13,75 +13,26 @@ Method
 ------
 Every rounding is explicit: the multiply-adds are ``llvm.fma`` (one rounding
 on any target; one ``vfmadd`` where the CPU has FMA) and no fastmath flag is
-used, so the error analysis does not depend on what LLVM contracts.
+used, so the error analysis does not depend on what LLVM contracts. The four
+steps (clamp; Cody-Waite reduction ``x = k ln2 + r``; ``exp(r) ~ P(r)``;
+scaling ``P 2^k`` with one rounding) are in :func:`_exp_kernel`, each with
+the bound it contributes beside it. The total before the last rounding of
+``P`` is below half an ulp of ``P``, so the result is one of the two floats
+around ``exp(x)``: at most 1 ULP (ordinal distance) from the correctly
+rounded value, subnormal results included.
 
-1. Clamp ``xc = min(max(x, XMIN), XMAX)``, ``exp(XMIN)`` already rounding to
-   0 and ``exp(XMAX)`` already overflowing, so ``-inf``, ``+inf`` and huge
-   inputs give 0 / inf through the ordinary arithmetic below. Python's
-   ``max``/``min`` keep their first argument when the comparison fails: a NaN
-   ``x`` passes through (x86 ``vmaxps``/``vminps`` have exactly this operand
-   order, one instruction each) and propagates to the result.
-2. Cody-Waite reduction ``x = k ln2 + r``, ``|r| <= ln2/2 (1 + 2^-10)``:
-   ``k = rint(xc log2(e))`` by the shifter trick ``t = fma(xc, log2(e), 1.5 2^m)``
-   (``m`` = mantissa bits; the integer ``k = bits(t) - bits(1.5 2^m)``, no
-   float->int conversion); ``ln2 = LN2_HI + LN2_LO``, ``LN2_HI = RN(ln2)``,
-   ``LN2_LO = RN(ln2 - LN2_HI)`` (from mpmath). ``fma(-k, LN2_HI, xc)`` is
-   exact (the exact value is a multiple of ``2^-(m+1)`` below 1/2 in
-   magnitude); ``r = fma(-k, LN2_LO, .)`` rounds once, by at most
-   ``2^-(m+1) |r|``.
-3. ``exp(r) ~ P(r) = 1 + r + c2 r^2 + ... + cn r^n``, ``n = 6`` (float32) /
-   ``11`` (float64), by Horner's rule in ``n`` FMAs, the last ``fma(s, r, 1)``
-   with ``s ~ (exp(r) - 1) / r``. The coefficients minimise the relative error
-   of ``P`` on ``[-a, a]``, ``a = ln2/2 (1 + 2^-10)``: a Remez exchange in
-   mpmath at 160 / 240 bits that rounds ``c2`` to the target format and
-   re-solves for the others, then the same for ``c3``, then rounds the rest
-   (``scripts/check_exp.py --derive`` reruns it and compares with the
-   constants here). Relative error of ``P`` with its rounded coefficients:
-   2^-28.2 (float32), 2^-57.1 (float64).
+The coefficients of ``P`` minimise its relative error on ``[-a, a]``,
+``a = ln2/2 (1 + 2^-10)``: a Remez exchange in mpmath at 160 / 240 bits that
+rounds ``c2`` to the target format and re-solves for the others, then the
+same for ``c3``, then rounds the rest (``scripts/check_exp.py --derive``
+reruns it and compares with the constants here). Relative error of ``P``
+with its rounded coefficients: 2^-28.2 (float32), 2^-57.1 (float64).
 
-   Error before ``P`` is rounded, in ulps of ``P``, at the worst case
-   ``r = -a`` (``P ~ 0.707``, same figures in both formats): rounding of
-   ``r`` 0.18, rounding of ``s`` (and of the inner steps) times ``|r|`` 0.21,
-   approximation 0.04; total 0.43 < 1/2 (at ``r = +a``: 0.23). The rounded
-   ``P`` is therefore one of the two floats around ``exp(r)``: at most 1 ULP
-   from the correctly rounded value, without the compensated (Fast2Sum)
-   evaluation this module used before, which cost about 15 more instructions
-   per vector and bought correct rounding in a few more cases (below).
-4. Scaling ``P 2^k`` with one rounding, so results underflow gradually into
-   the subnormals and to 0 exactly like a correctly rounded multiply of the
-   rounded ``P`` (still <= 1 ULP: the error of ``P`` is then below half a
-   subnormal quantum) and overflow to +inf exactly when ``P 2^k`` does.
-   Where Numba compiles for AVX-512 this is ``llvm.ldexp``, i.e.
-   ``vscalefps``/``vscalefpd`` (its int->float conversion of ``k`` is shared
-   with the ``float(k)`` of step 2); elsewhere ``llvm.ldexp`` would be a
-   scalar libm call, so ``2^k`` is split into two normal factors ``2^k1 2^k2``
-   (``k1 = k >> 1``, ``k2 = k - k1``) built from exponent bits: the first
-   product is exact, the second rounds once. Both give the same bits
-   (``tests/test_exp.py`` compares them). The choice is made when LLVM code is
-   generated, from the features Numba targets, on which its cache also keys
-   (:func:`_mul_pow2`, :func:`scaling_method`).
-
-Cost of the loop ``out[i] = exp32(c * (x[i] - m))``, instructions per vector
-iteration including the loop's own load, subtract, multiply, store and
-counter (Numba 0.68, LLVM 22): AVX-512 float32 23 per 16 elements (44 with
-the compensated version), float64 28 per 8 (51); AVX2 float32 32 per 8 (51),
-float64 40 per 4 (56). On a Zen 4 core, L1-resident: ~0.28 ns per float32
-element (0.54 before), ~0.73 ns per float64 element (1.2 before).
-
-Accuracy (``scripts/check_exp.py``), ordinal distance to the correctly
-rounded exp:
-
-=======  ========================================  ===  ==================  ======
-dtype    inputs                                    max  correctly rounded   before
-=======  ========================================  ===  ==================  ======
-float32  all 2,239,849,420 with a finite nonzero   1    99.529%             99.807%
-         result (exhaustive)
-float64  1e8 random (half by value, half by bits)  1    96.811%             98.811%
-         + 1.3e6 hard cases
-=======  ========================================  ===  ==================  ======
-
-NaN, +-inf, +-0 and the overflow/underflow thresholds give exactly the
-correctly rounded result (``scripts/check_exp.py`` special values).
+Checked by ``scripts/check_exp.py`` (every float32 input; float64 on 1e8
+random and ~1.3e6 hard inputs): at most 1 ULP, and NaN, +-inf, +-0 and the
+overflow/underflow thresholds exactly as the correctly rounded exp. The
+measured fractions of correctly rounded results and the instruction counts
+and timings of the loop are in ``docs/bench-2026-12-02.md``.
 
 Calling from your own kernels
 -----------------------------
@@ -143,8 +94,10 @@ def _targets_avx512(context):
 
 
 def scaling_method():
-    """How the kernels compiled in this process scale by ``2^k``: ``"vscalef
-    (AVX-512)"`` or ``"exponent bits (portable)"`` (see :func:`_mul_pow2`).
+    """How the kernels compiled in this process scale by ``2^k`` (see :func:`_mul_pow2`).
+
+    Returns ``"llvm.ldexp -> vscalef (AVX-512)"`` where Numba targets AVX-512F,
+    else ``"two exponent-bit factors (portable)"``.
     """
     from numba.core.registry import cpu_target
 
@@ -225,30 +178,6 @@ def _mul_pow2(typingctx, p, k):
     return p(p, k), codegen
 
 
-@intrinsic
-def _pow2_from_shifted(typingctx, t, shift):
-    """``2.0**k`` where ``t = k + shift`` was formed with the shifter ``shift``.
-
-    ``shift = 1.5 * 2**p`` (``p`` = mantissa bits) makes ``bits(t) - bits(shift)
-    == k`` for ``|k| < 2**(p-1)``; ``(k + bias) << p`` are the bits of ``2**k``.
-    The caller guarantees ``2**k`` is a normal number. (Not used by the exp
-    kernels any more; other kernels build exact powers of two with it.)
-    """
-    if t != shift or t not in (types.float32, types.float64):
-        return None
-    bits, mant, bias = (32, 23, 127) if t == types.float32 else (64, 52, 1023)
-
-    def codegen(context, builder, signature, args):
-        ity = context.get_value_type(types.int32 if bits == 32 else types.int64)
-        fty = context.get_value_type(t)
-        tb = builder.bitcast(args[0], ity)
-        sb = builder.bitcast(args[1], ity)
-        k_plus_bias = builder.add(builder.sub(tb, sb), ity(bias))
-        return builder.bitcast(builder.shl(k_plus_bias, ity(mant)), fty)
-
-    return t(t, shift), codegen
-
-
 # ---------------------------------------------------------------------------
 # the kernel, shared by both formats (steps 1-4 of the module docstring)
 # ---------------------------------------------------------------------------
@@ -260,16 +189,34 @@ def _exp_kernel(x, xmin, xmax, log2e, shift, ln2_hi, ln2_lo, poly):
     ``poly`` the coefficients of ``P``, highest degree first). Inlined by
     LLVM into :func:`exp32`/:func:`exp64`, where the constants fold.
     """
+    # 1. Clamp: exp(xmin) already rounds to 0 and exp(xmax) already overflows,
+    # so -inf, +inf and huge inputs give 0 / inf through the arithmetic below.
     # Python's max/min keep their first argument when the comparison fails,
     # so a NaN x passes through (vmaxps + vminps) and gives a NaN result.
     xc = min(max(x, xmin), xmax)
-    k = _shifted_int(_fma(xc, log2e, shift), shift)  # rint(xc log2(e))
+    # 2. Cody-Waite: k = rint(xc log2(e)) by the shifter trick (one rounding of
+    # xc log2(e) + 1.5 2^m to an integer; k = bits(t) - bits(shift), no
+    # float->int conversion), so |r| <= ln2/2 (1 + 2^-10).
+    k = _shifted_int(_fma(xc, log2e, shift), shift)
     kf = _int_to_float(k, x)
-    r = _fma(-kf, ln2_hi, xc)  # exact
+    # Exact: the exact value is a multiple of 2^-(m+1) below 1/2 in magnitude
+    # (ln2_hi = RN(ln2) has its last bits zero where k ln2_hi needs them).
+    r = _fma(-kf, ln2_hi, xc)
+    # Rounds once: error <= 2^-(m+1) |r|; at the worst case r = -a (P ~ 0.707)
+    # 0.18 ulp of P.
     r = _fma(-kf, ln2_lo, r)
+    # 3. P(r) = 1 + r + c2 r^2 + ... by Horner's rule in fused multiply-adds,
+    # the last fma(s, r, 1) with s ~ (exp(r) - 1) / r. Roundings of s and of
+    # the inner steps, times |r|: 0.21 ulp of P; approximation 0.04 ulp. With
+    # step 2: 0.43 < 1/2 ulp at r = -a (0.23 at r = +a), so the rounded P is
+    # one of the two floats around exp(r).
     p = poly[0]
     for c in poly[1:]:  # a constant trip count: LLVM unrolls it
         p = _fma(p, r, c)
+    # 4. P 2^k rounded once (_mul_pow2): exact for normal results; subnormal
+    # ones round like a correctly rounded multiply of P, still <= 1 ULP since
+    # the error of P is below half a subnormal quantum; overflow to +inf
+    # exactly when P 2^k does.
     return _mul_pow2(p, k)
 
 
@@ -310,10 +257,9 @@ def exp32(x):
 def exp32_nonpositive(x):
     """:func:`exp32` for ``x <= 0`` or NaN: the same bits, without the overflow clamp.
 
-    With ``+inf`` as the upper bound LLVM folds ``min(v, +inf)`` away, one
-    vector instruction of ~23 fewer per 16 elements (the exp-and-store loop
-    alone, L1-resident: ~10% faster; inside the whole softmax kernel the gain
-    is within noise in float32). A positive ``x`` is outside the contract.
+    With ``+inf`` as the upper bound LLVM folds ``min(v, +inf)`` away: one
+    vector instruction fewer per vector (timings in ``docs/bench-2026-12-02.md``).
+    A positive ``x`` is outside the contract.
     """
     return _exp_kernel(
         np.float32(x), _XMIN_32, _f32(math.inf), _LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, _P_32
@@ -370,7 +316,10 @@ def exp64(x):
 
 @kernel
 def exp64_nonpositive(x):
-    """:func:`exp64` for ``x <= 0`` or NaN, without the overflow clamp (see :func:`exp32_nonpositive`)."""
+    """:func:`exp64` for ``x <= 0`` or NaN, without the overflow clamp.
+
+    See :func:`exp32_nonpositive`.
+    """
     return _exp_kernel(
         np.float64(x), _XMIN_64, math.inf, _LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, _P_64
     )
