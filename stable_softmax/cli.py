@@ -149,6 +149,31 @@ def _add_report(sub) -> None:
         help="engine of the reference for this run (sets STABLE_SOFTMAX_REFERENCE_ENGINE, "
         "which worker processes inherit); default: that variable, else auto",
     )
+    rep.add_argument(
+        "--peers",
+        type=_names,
+        metavar="LIST",
+        default=(),
+        help="other libraries to measure beside our methods: all, or comma-separated "
+        "scipy,torch,jax,onnxruntime,textbook (absent ones are skipped with a note; "
+        'pip install "stable_softmax[peers]")',
+    )
+    rep.add_argument(
+        "--implementation",
+        action="append",
+        default=[],
+        metavar="[FUNCTION=]MODULE:ATTR",
+        help="your own implementation, e.g. softmax=mypkg.mod:my_softmax (a callable over "
+        "the last axis of a 2-D array, or an Implementation); repeatable",
+    )
+    rep.add_argument(
+        "--no-special-values",
+        action="store_true",
+        help="skip the special-value table (NaN, infinities, empty rows, format edges)",
+    )
+    rep.add_argument(
+        "--no-cost", action="store_true", help="skip timing each implementation against a copy"
+    )
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     rep.set_defaults(run=_report, parser=rep)
 
@@ -258,6 +283,10 @@ def report_config(
         cluster=args.cluster,
         scheduler=args.scheduler,
         reference_engine=args.reference_engine,
+        peers=tuple(args.peers),
+        implementations=tuple(args.implementation),
+        special_values=not args.no_special_values,
+        costs=not args.no_cost,
         command=shlex.join(["stable-softmax", *argv]),
     )
     try:

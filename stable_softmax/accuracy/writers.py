@@ -63,7 +63,9 @@ def write_report(doc: ReportDocument, out_dir: str | Path, *, plots: bool = True
         from .plots import make_plots
 
         functions = {f: tuple(ms) for f, ms in doc.header["functions"].items()}
-        doc.plots = make_plots(measured, doc.grid, out, doc.recommendations, functions)
+        doc.plots = make_plots(
+            measured, doc.grid, out, doc.recommendations, functions, costs=doc.costs
+        )
     data = jsonable(doc.as_dict())
     (out / "report.json").write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
     write_csv(out / "report.csv", doc.records)
