@@ -151,7 +151,7 @@ def _add_report(sub) -> None:
     )
     rep.add_argument(
         "--peers",
-        type=_names,
+        type=names,
         metavar="LIST",
         default=(),
         help="other libraries to measure beside our methods: all, or comma-separated "
