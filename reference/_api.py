@@ -10,7 +10,7 @@ import mpmath
 import numpy as np
 
 from . import _cache, _exact, _weighted
-from ._rounding import format_of
+from ._rounding import FORMATS, format_of
 
 try:
     from numpy.exceptions import AxisError
@@ -28,9 +28,11 @@ _CONVENTION = """
         logsumexp     = ln sum_k exp(c x_k)          (natural log)
 
     The exact value is rounded once, to nearest with ties to even, into the
-    target format (float32 results are never rounded through float64);
-    subnormal results are rounded on the subnormal grid and magnitudes at or
-    above ``max_finite + ulp(max_finite)/2`` become ``+-inf``.
+    target format (float32, float16, bfloat16 or float8 results are never
+    rounded through a wider format); subnormal results are rounded on the
+    subnormal grid and magnitudes past ``max_finite + ulp(max_finite)/2``
+    (at it when ties go up) become ``+-inf``, or NaN / ``+-max_finite`` in
+    formats without infinities (ml_dtypes' conversion rules).
 """
 
 _SPECIALS = """
@@ -50,30 +52,34 @@ _WHERE = """    where : array_like of bool, optional
 
 _PARAMS = """
     x : array_like
-        float32, float64, integer or boolean values.  Integers and booleans
-        are converted to float64 first.  float16, complex, object and string
-        input raise TypeError.  ``x`` is never modified.
+        Values of a format of :data:`stable_softmax.formats.FORMATS`
+        (float64, float32, float16, bfloat16, float8 ...), integers or
+        booleans (converted to float64 first).  Complex, object, string and
+        long double input raise TypeError.  ``x`` is never modified.
     axis : int, tuple of int or None, optional
         Axes forming one slice (default: the last); None means all axes.
     beta : float, optional
         Inverse temperature, a finite real > 0.
     base : float or None, optional
         Base of the exponential, a finite real > 1; None means e.
-    dtype : {None, numpy.float32, numpy.float64}, optional
-        Target format; None means the input's dtype (float64 for integers and
-        booleans).
+    dtype : None, str or dtype, optional
+        Target format, any of :data:`stable_softmax.formats.FORMATS` by name
+        or dtype (e.g. ``"bfloat16"``, ``ml_dtypes.float8_e4m3fn``); None
+        means the input's format (float64 for integers and booleans).
+        Overflow follows the format's rule: ``inf``, NaN (float8_e4m3fn) or
+        saturation.
 """
 
 
 def _target_and_values(x: Any, dtype: Any):
     arr = np.asarray(x)
     kind = arr.dtype.kind
-    if kind == "f":
-        if arr.dtype.itemsize == 2:
-            raise TypeError("float16 input is not supported; cast with x.astype(np.float32)")
-        if arr.dtype.itemsize not in (4, 8):
-            raise TypeError(f"{arr.dtype} input is not supported; cast with x.astype(np.float64)")
-        values = arr.astype(np.float32 if arr.dtype.itemsize == 4 else np.float64, copy=False)
+    if arr.dtype.name in FORMATS:
+        # Every format of the table converts exactly to float64 (itself included).
+        with np.errstate(invalid="ignore"):  # ml_dtypes warns when it converts NaN
+            values = arr if arr.dtype.itemsize >= 4 else arr.astype(np.float64)
+    elif kind == "f":
+        raise TypeError(f"{arr.dtype} input is not supported; cast with x.astype(np.float64)")
     elif kind in "iub":
         values = arr.astype(np.float64)
     elif kind == "c":
@@ -86,15 +92,13 @@ def _target_and_values(x: Any, dtype: Any):
             "e.g. np.asarray(x, dtype=np.float64)"
         )
     if dtype is None:
-        target = values.dtype
-    else:
-        try:
-            target = np.dtype(dtype)
-        except TypeError:
-            target = None
-        if target is None or target not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"dtype must be None, np.float32 or np.float64; got {dtype!r}")
-    return values, format_of(target)
+        return values, format_of(arr.dtype if arr.dtype.name in FORMATS else values.dtype)
+    try:
+        return values, format_of(dtype)
+    except TypeError:
+        raise TypeError(
+            f"dtype must be None or one of {', '.join(FORMATS)}; got {dtype!r}"
+        ) from None
 
 
 def _exact_number(value: Any, name: str, lower: int, hint: str) -> mpmath.mpf:
@@ -175,7 +179,7 @@ def _compute_row(kind: str, row: np.ndarray, scale, scale_key, fmt) -> np.ndarra
         "input_dtype": row.dtype.str,
         "n": int(row.size),
         "beta_base": scale_key,
-        "target": fmt.dtype.str,
+        "target": fmt.cache_tag,
     }
     return cached_row(
         parts,
@@ -264,10 +268,12 @@ def exp(x: Any, dtype: Any = None) -> np.ndarray | np.floating:
     Parameters
     ----------
     x : array_like
-        float32, float64, integer or boolean values (integers and booleans
-        are converted to float64); other dtypes raise TypeError.
-    dtype : {None, numpy.float32, numpy.float64}, optional
-        Target format; None means the input's dtype (float64 for integers).
+        Values of a format of :data:`stable_softmax.formats.FORMATS`,
+        integers or booleans (converted to float64); other dtypes raise
+        TypeError.
+    dtype : None, str or dtype, optional
+        Target format of the table; None means the input's format (float64
+        for integers).
 
     Returns
     -------
@@ -289,7 +295,7 @@ def exp(x: Any, dtype: Any = None) -> np.ndarray | np.floating:
         "function": "exp",
         "input_dtype": flat.dtype.str,
         "n": int(flat.size),
-        "target": fmt.dtype.str,
+        "target": fmt.cache_tag,
     }
     key = _cache.make_key(parts, flat.astype(flat.dtype.newbyteorder("<")).tobytes())
     result = _cache.load(key, fmt.dtype, flat.size)

@@ -35,7 +35,7 @@ import numpy as np
 from mpmath import libmp
 
 from . import _api
-from ._exact import _UNDERFLOW_CUT, _lg, _mx, _Row, _ziv
+from ._exact import _lg, _mx, _Row, _ziv
 from ._rounding import round_within
 
 __all__ = ["cross_entropy", "cross_entropy_grad"]
@@ -53,6 +53,11 @@ def _prepare(logits, labels, axis, beta, base, dtype):
     from stable_softmax._validate import Rows, class_axis, cross_entropy_labels
 
     values, fmt = _api._target_and_values(logits, dtype)
+    if fmt.name not in ("float32", "float64"):  # the narrow formats are not covered here
+        raise TypeError(
+            f"the cross-entropy reference computes in float32 or float64, not {fmt.name}; "
+            "pass logits.astype(np.float32) or dtype=np.float32"
+        )
     ax = class_axis(axis, values.ndim, "logits")
     scale, scale_key = _api._scale(beta, base)
     layout = Rows.of(values.shape, (ax,))
@@ -69,7 +74,7 @@ def _cached(
         "input_dtype": row.dtype.str,
         "n": int(row.size),
         "beta_base": scale_key,
-        "target": fmt.dtype.str,
+        "target": fmt.cache_tag,
     }
     data = row.astype(row.dtype.newbyteorder("<")).tobytes()
     data += np.asarray(target, dtype="<f8").tobytes()
@@ -290,7 +295,7 @@ def _grad_row(row: np.ndarray, w: np.ndarray, hard: bool, scale, fmt) -> np.ndar
             scale, fmt, lambda row_, lev, wj=float(w[j]): (libmp.from_float(-wj), None)
         )
     # c p_j < c exp(t_j) rounds to 0 once t_j < -(cut + ln c), c bounded above.
-    cut = libmp.from_float(_UNDERFLOW_CUT[fmt.precision] + max(0.0, math.log(_c_upper(scale))))
+    cut = libmp.from_float(fmt.ln_underflow_bound + max(0.0, math.log(_c_upper(scale))))
     for jj, j in enumerate(idx):
         wj = float(w[j])
         if wj == 0.0 and not r.is_max[jj] and libmp.mpf_gt(r.t_lower[jj], cut):

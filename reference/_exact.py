@@ -52,11 +52,8 @@ _LN2 = math.log(2.0)
 _FONE = libmp.fone
 _FZERO = libmp.fzero
 
-# ln of a bound strictly below half the smallest subnormal: exp(t) < exp(-cut)
-# rounds to +0 (float64: ln 2**-1075 = -745.13; float32: ln 2**-150 = -103.97).
-_UNDERFLOW_CUT = {24: 105.0, 53: 746.0}
-# exp(x) at or above these overflows (e**710 > 1.798e308, e**89 > 3.41e38).
-_OVERFLOW_CUT = {24: 89.0, 53: 710.0}
+# exp(t) < exp(-fmt.ln_underflow_bound) rounds to +0 and exp(x) at or above
+# exp(fmt.ln_overflow_bound) overflows, in every format of the table.
 
 
 class PrecisionLimitError(ArithmeticError):
@@ -362,7 +359,7 @@ def evaluate_row(kind: str, row: np.ndarray, scale: Scale, fmt: Format):
     r = _Row(vals[idx], scale, fmt)
     tasks = {}
     if kind == "softmax":
-        cut = libmp.from_float(_UNDERFLOW_CUT[fmt.precision])
+        cut = libmp.from_float(float(fmt.ln_underflow_bound))
         tasks["max"] = _softmax_max
         for j in r.others:
             if libmp.mpf_gt(r.t_lower[j], cut):
@@ -389,8 +386,8 @@ def exp_values(values: np.ndarray, fmt: Format) -> np.ndarray:
     """Correctly rounded ``exp`` of each element of a 1-D float array."""
     vals = np.asarray(values, dtype=np.float64).ravel()
     out = np.empty(vals.size, dtype=fmt.dtype)
-    high = _OVERFLOW_CUT[fmt.precision]
-    low = -_UNDERFLOW_CUT[fmt.precision]
+    high = fmt.ln_overflow_bound
+    low = -fmt.ln_underflow_bound
     for i, v in enumerate(vals.tolist()):
         if math.isnan(v):
             out[i] = math.nan

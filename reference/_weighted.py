@@ -60,7 +60,7 @@ def exclude(x, where):
     if keep.dtype != np.bool_:
         raise TypeError(f"where has dtype {keep.dtype}; pass a boolean array")
     keep = np.broadcast_to(keep, arr.shape)
-    if arr.dtype.kind not in "f":
+    if arr.dtype.kind in "iub":
         arr = arr.astype(np.float64)
     return np.where(keep, arr, arr.dtype.type(-np.inf))
 

@@ -6,13 +6,16 @@ expected floats come from ``math.ldexp`` of integers, ``np.finfo`` and
 """
 
 import math
+from fractions import Fraction
 
 import mpmath
 import numpy as np
 import pytest
+from _format_oracle import oracle, same
 from mpmath import libmp
 
-from reference._rounding import FLOAT32, FLOAT64, round_mpf, round_within
+from reference._rounding import FLOAT32, FLOAT64, round_mpf, round_rational, round_within
+from stable_softmax.formats import FORMATS as FMT_TABLE
 
 
 def mpf2(man, exp):
@@ -119,3 +122,84 @@ def test_float32_subnormal_no_double_rounding():
     v = mpf2(2**100 + 1, -149 - 1 - 100)
     assert float(np.float32(float(v))) == 0.0
     assert round_mpf(v, FLOAT32) == math.ldexp(1, -149)
+
+
+# ---------------------------------------------------------------------------
+# Every format of the table against an independent exact rounding
+# (tests/_format_oracle.py: a sorted list of every finite value, no parameters).
+
+NARROW = ["float16", "bfloat16", "float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz"]
+NARROW += ["float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn"]
+
+
+def probes(values, stride):
+    """Values of the grid, midpoints, and rationals a hair either side (every ``stride``-th)."""
+    out = []
+    vals = values[::stride] if stride > 1 else values
+    tops = values[1:][::stride]
+    for lo, hi in zip(vals, tops):
+        mid = (lo + hi) / 2
+        hair = (hi - lo) / 2**70
+        out += [lo, mid, mid + hair, mid - hair, lo + (hi - lo) / 3, hi - (hi - lo) / 7]
+    top, step = values[-1], values[-1] - values[-2]
+    for k in (
+        Fraction(1, 2),
+        Fraction(1, 2) + Fraction(1, 2**80),
+        Fraction(1, 2) - Fraction(1, 2**80),
+    ):
+        out.append(top + k * step)
+    out += [top + step, top * 2**10, Fraction(1, 2**2000), values[1] / 2, values[1] / 3]
+    return out
+
+
+@pytest.mark.parametrize("name", NARROW)
+def test_round_rational_matches_grid_oracle(name):
+    fmt, orc = FMT_TABLE[name], oracle(name)
+    stride = 1 if len(orc.values) < 300 else 97
+    for q in probes(orc.values, stride):
+        for v in (q, -q):
+            expected = orc.round(v)
+            assert same(round_rational(v, fmt), expected), (name, v, expected)
+            if v.denominator & (v.denominator - 1) == 0:  # dyadic: also through mpmath
+                raw = libmp.from_man_exp(v.numerator, -(v.denominator.bit_length() - 1))
+                assert same(round_mpf(raw, fmt), expected), (name, v)
+
+
+@pytest.mark.parametrize("name", NARROW)
+def test_round_matches_ml_dtypes_conversion(name):
+    # Third source: ml_dtypes/NumPy convert float64 directly (no double rounding:
+    # checked on 1 + 2**-4 + 2**-40 -> float8_e4m3fn in test_formats).
+    fmt, orc = FMT_TABLE[name], oracle(name)
+    stride = 1 if len(orc.values) < 300 else 13
+    qs = [q for q in probes(orc.values, stride) if abs(q) < 2**1000 and abs(q) > 2**-1000]
+    qs = [q for q in qs if Fraction(float(q)) == q]
+    x = np.array([float(q) for q in qs] + [-float(q) for q in qs])
+    with np.errstate(over="ignore"):
+        theirs = x.astype(fmt.dtype).astype(np.float64)
+    ours = np.array([round_rational(Fraction(v), fmt) for v in x.tolist()])
+    np.testing.assert_array_equal(ours, theirs)
+    signed = ~np.isnan(ours)  # NaN's sign carries no meaning
+    np.testing.assert_array_equal(np.signbit(ours[signed]), np.signbit(theirs[signed]))
+
+
+def test_round_rational_float32_float64_non_dyadic():
+    # 1/3 and friends against the oracle-free identity: the rounded value is the
+    # float nearest to q, i.e. |q - r| <= |q - neighbour| for both neighbours.
+    rng = np.random.default_rng(7)
+    for fmt, t in ((FLOAT32, np.float32), (FLOAT64, np.float64)):
+        for _ in range(300):
+            q = Fraction(int(rng.integers(1, 2**62)), int(rng.integers(1, 2**62))) * Fraction(
+                2
+            ) ** int(rng.integers(-140, 120))
+            r = t(round_rational(q, fmt))
+            for nb in (np.nextafter(r, t(np.inf)), np.nextafter(r, t(0))):
+                if np.isfinite(nb):
+                    assert abs(q - Fraction(float(r))) <= abs(q - Fraction(float(nb)))
+
+
+def test_round_within_nan_overflow_same_side_only():
+    e4 = FMT_TABLE["float8_e4m3fn"]
+    big = mpmath.mpf(1000)._mpf_
+    assert math.isnan(round_within(big, -10, e4))
+    # an absolute interval around 0 wider than the overflow threshold: undecided
+    assert round_within(mpmath.mpf(0)._mpf_, 10, e4, relative=False) is None
