@@ -9,7 +9,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from . import _cache, _exact
+from . import _cache, _exact, _weighted
 from ._rounding import FORMATS, format_of
 
 try:
@@ -43,6 +43,11 @@ _SPECIALS = """
     logsumexp; a ``+inf`` entry gives softmax all NaN, log_softmax NaN at each
     ``+inf`` and ``-inf`` elsewhere, logsumexp ``+inf``; an empty slice gives
     an empty softmax/log_softmax and a ``-inf`` logsumexp.
+"""
+
+_WHERE = """    where : array_like of bool, optional
+        Broadcastable to ``x``; entries where it is False act as ``-inf``
+        (softmax 0, log_softmax ``-inf``).
 """
 
 _PARAMS = """
@@ -213,8 +218,9 @@ def softmax(
     beta: float = 1.0,
     base: float | None = None,
     dtype: Any = None,
+    where: Any = None,
 ) -> np.ndarray:
-    return _run("softmax", x, axis, beta, base, dtype)
+    return _run("softmax", _weighted.exclude(x, where), axis, beta, base, dtype)
 
 
 def log_softmax(
@@ -224,8 +230,9 @@ def log_softmax(
     beta: float = 1.0,
     base: float | None = None,
     dtype: Any = None,
+    where: Any = None,
 ) -> np.ndarray:
-    return _run("log_softmax", x, axis, beta, base, dtype)
+    return _run("log_softmax", _weighted.exclude(x, where), axis, beta, base, dtype)
 
 
 def logsumexp(
@@ -236,7 +243,22 @@ def logsumexp(
     base: float | None = None,
     dtype: Any = None,
     keepdims: bool = False,
-) -> np.ndarray | np.floating:
+    b: Any = None,
+    return_sign: bool = False,
+    where: Any = None,
+) -> np.ndarray | np.floating | tuple:
+    x = _weighted.exclude(x, where)
+    if b is not None or return_sign:
+        return _weighted.logsumexp(
+            x,
+            axis,
+            b=b,
+            return_sign=return_sign,
+            beta=beta,
+            base=base,
+            dtype=dtype,
+            keepdims=bool(keepdims),
+        )
     return _run("logsumexp", x, axis, beta, base, dtype, keepdims=bool(keepdims))
 
 
@@ -294,7 +316,7 @@ _COMMON_RETURNS = """
 softmax.__doc__ = f"""Correctly rounded softmax (the reference).
 {_CONVENTION}
     Parameters
-    ----------{_PARAMS}{_COMMON_RETURNS}
+    ----------{_PARAMS}{_WHERE}{_COMMON_RETURNS}
     Raises
     ------
     TypeError
@@ -325,7 +347,7 @@ softmax.__doc__ = f"""Correctly rounded softmax (the reference).
 log_softmax.__doc__ = f"""Correctly rounded log_softmax (natural log).
 {_CONVENTION}
     Parameters
-    ----------{_PARAMS}{_COMMON_RETURNS}
+    ----------{_PARAMS}{_WHERE}{_COMMON_RETURNS}
     Notes
     -----
     ``c (x_j - max)`` is exact, so the huge cancellation of
@@ -340,6 +362,16 @@ logsumexp.__doc__ = f"""Correctly rounded ``ln sum_k exp(c x_k)`` (natural log).
     Parameters
     ----------{_PARAMS}    keepdims : bool, optional
         Keep the reduced axes with length 1.
+    b : array_like, optional
+        Weights broadcastable to ``x``: ``ln |sum_k b_k exp(c x_k)|``, the
+        exact weighted sum rounded once (see :mod:`reference._weighted`);
+        zero weights drop their terms; a negative total gives NaN unless
+        ``return_sign``.
+    return_sign : bool, optional
+        Also return the sign of the total (1, -1, 0 for an exact 0 whose
+        logarithm is ``-inf``, NaN for NaN), as ``scipy.special.logsumexp``.
+    where : array_like of bool, optional
+        Entries where it is False are dropped (act as ``-inf``).
 
     Returns
     -------
