@@ -41,6 +41,23 @@ def test_public_kernels_are_cached_outside_the_package():
         assert not Path(path).resolve().is_relative_to(_options.PACKAGE_DIR), path
 
 
+def test_reference_kernels_are_cached_outside_the_reference_package():
+    import reference
+    from reference import _dd
+
+    reference.softmax(np.array([0.0, 1.0]), engine="auto")  # compiles or loads the fast step
+    paths = {
+        d._cache.cache_path
+        for d in vars(_dd).values()
+        if isinstance(getattr(d, "_cache", None), caching.FunctionCache)
+    }
+    assert paths, "no cached dispatcher found in reference._dd"
+    base = _options.kernel_cache_dir()
+    for path in paths:
+        assert Path(path).is_relative_to(base / "_reference"), path
+        assert not Path(path).resolve().is_relative_to(_options.REFERENCE_DIR), path
+
+
 def _key_of() -> str:
     return _options.source_key.__wrapped__()
 

@@ -71,6 +71,11 @@ SAFE_FASTMATH = frozenset({"reassoc", "contract"})
 #: The package directory (``stable_softmax/``) whose functions this module caches.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
+#: The ``reference`` package (installed beside ``stable_softmax``): its fast first
+#: step is jit code compiled with :func:`kernel` too, so it is cached the same way,
+#: under ``<cache dir>/_reference`` (never in the installed package either).
+REFERENCE_DIR = PACKAGE_DIR.parent / "reference"
+
 #: Parts of the package that hold no jit code and that jit code never imports: editing
 #: them does not change compiled code, so they stay out of the source key (an edit to
 #: the CLI or the report does not recompile the kernels). Everything else is in it.
@@ -79,19 +84,23 @@ _NOT_JIT_LAYER = frozenset(
 )
 
 
-def _jit_layer_sources() -> Iterator[Path]:
+def _jit_layer_sources() -> Iterator[tuple[str, Path]]:
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         rel = path.relative_to(PACKAGE_DIR)
         if rel.parts[0] not in _NOT_JIT_LAYER:
-            yield path
+            yield rel.as_posix(), path
+    # The reference's jit code calls the package's kernels' helpers and vice versa
+    # never: all of ``reference/`` counts, with a prefix no package path has.
+    for path in sorted(REFERENCE_DIR.rglob("*.py")):
+        yield "../reference/" + path.relative_to(REFERENCE_DIR).as_posix(), path
 
 
 @functools.cache
 def source_key() -> str:
-    """Hash (16 hex digits) of the package's jit-layer sources, computed once per process."""
+    """Hash (16 hex digits) of the jit-layer sources, computed once per process."""
     digest = hashlib.sha256()
-    for path in _jit_layer_sources():
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
+    for name, path in _jit_layer_sources():
+        digest.update(name.encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:16]
 
@@ -163,9 +172,12 @@ class _KernelCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheL
 
     @classmethod
     def from_function(cls, py_func: Callable, py_file: str) -> _KernelCacheLocator | None:
-        try:
-            rel = Path(os.path.realpath(py_file)).relative_to(PACKAGE_DIR)
-        except ValueError:
+        source = Path(os.path.realpath(py_file))
+        if source.is_relative_to(PACKAGE_DIR):
+            parts = source.relative_to(PACKAGE_DIR).parent.parts
+        elif source.is_relative_to(REFERENCE_DIR):
+            parts = ("_reference", *source.relative_to(REFERENCE_DIR).parent.parts)
+        else:
             return None  # not ours: Numba's own locators handle it
         base = kernel_cache_dir()
         if base is None:
@@ -173,7 +185,7 @@ class _KernelCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheL
                 f"cannot cache function {py_func.__qualname__!r}: no locator available for file "
                 f"{py_file!r} (no writable directory among {kernel_cache_roots()})"
             )
-        return cls(py_func, py_file, base.joinpath(*rel.parent.parts))
+        return cls(py_func, py_file, base.joinpath(*parts))
 
 
 if _KernelCacheLocator not in caching.CacheImpl._locator_classes:
