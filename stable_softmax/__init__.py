@@ -20,7 +20,7 @@ from ._calculus import (
     softmax_jacobian,
     softmax_vjp,
 )
-from ._validate import METHODS
+from ._methods import METHODS
 
 __version__ = "0.1.0"
 

@@ -9,9 +9,19 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validate import Rows, as_float_array, check_method, check_out, normalize_axis, scale_factor
+from ._methods import DEFAULT_METHOD, METHOD_IDS, SPLIT_METHODS
+from ._validate import (
+    Rows,
+    as_float_array,
+    check_method,
+    check_out,
+    check_weights,
+    normalize_axis,
+    scale_factor,
+    split_masked,
+)
+from ._weights import exclude, keep_mask, sign_of, weighted_logsumexp
 from .kernels import DRIVERS
-from .kernels.accurate import ACCURATE_DRIVERS
 
 #: Below this many elements, starting threads costs more than it saves
 #: (measured: a 256 x 256 float32 softmax is about 40 us on one thread).
@@ -62,71 +72,58 @@ def _rows_on_threads(rows: int, n: int) -> bool:
     return threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS
 
 
-def _run(function: str, method: str, x: np.ndarray, out: np.ndarray, c) -> None:
+def _run(
+    function: str, method: str, x: np.ndarray, out: np.ndarray, c: tuple[float, float]
+) -> None:
     """Run ``function`` on the rows of ``x`` into ``out``, on one thread or several.
 
-    Every path gives the same bits: rows are independent, and the split
-    kernels combine their blocks in the order the serial kernels do.
+    ``c`` is the scale as ``(hi, lo)``. Every path gives the same bits: rows
+    are independent, and the split kernels combine their blocks in the order
+    the serial kernels do.
     """
-    if method == "accurate":
-        _run_accurate(function, x, out, c)
-        return
     drivers = DRIVERS[function]
-    method_id = drivers["methods"].index(method)
+    method_id = METHOD_IDS[method]
+    threads = numba.get_num_threads()
     rows, n = x.shape
     if _rows_on_threads(rows, n):
-        with _parallel_launch():
-            drivers["rows_parallel"](x, out, c, method_id)
-    elif numba.get_num_threads() > 1 and n >= SPLIT_MIN_ELEMENTS and method in drivers["split"]:
-        split = drivers["split"][method]
-        with _parallel_launch():
-            for r in range(rows):
-                if function == "logsumexp":
-                    out[r] = split(x[r], c)
-                else:
-                    split(x[r], out[r], c)
+        driver = drivers.rows_parallel
+    elif threads > 1 and n >= SPLIT_MIN_ELEMENTS and method in SPLIT_METHODS[function]:
+        driver = drivers.rows_split
     else:
-        drivers["rows"](x, out, c, method_id)
+        drivers.rows(x, out, c[0], method_id, c[1], threads)
+        return
+    with _parallel_launch():
+        driver(x, out, c[0], method_id, c[1], threads)
 
 
-# --- method "accurate": the scale as a double-double (kernels/accurate.py) ---
+def _scale(method: str, beta, base, dtype: np.dtype) -> tuple[float, float]:
+    """The scale ``c = beta ln(base)`` as ``(hi, lo)`` float64 for the kernels.
 
-
-def _accurate_scale(beta, base) -> tuple[float, float]:
-    """``beta * ln(base)`` (already validated) as ``hi + lo``, exact to about 2^-110."""
+    Every method but ``accurate`` takes ``c`` rounded once to ``dtype`` (``lo``
+    is 0; a float32 ``c`` is exact as a float64, and the kernels round it back
+    to the dtype of ``x``). ``accurate`` takes it as a double-double.
+    """
+    c = scale_factor(beta, base, dtype)  # validates beta and base for every method
+    if method != "accurate":
+        return float(c), 0.0
     if base is None:
         return float(beta), 0.0
     import mpmath
 
     with mpmath.workprec(160):
-        c = mpmath.mpf(float(beta)) * mpmath.log(mpmath.mpf(float(base)))
-        hi = float(c)
-        return hi, float(c - hi)
+        exact = mpmath.mpf(float(beta)) * mpmath.log(mpmath.mpf(float(base)))
+        hi = float(exact)
+        return hi, float(exact - hi)
 
 
-def _run_accurate(function: str, x: np.ndarray, out: np.ndarray, c: tuple[float, float]) -> None:
-    """Rows on one thread or, for enough rows, spread over threads (same bits either way)."""
-    serial, parallel = ACCURATE_DRIVERS[function]
-    rows, n = x.shape
-    if _rows_on_threads(rows, n):
-        chunks = (
-            (numba.get_num_threads(),) if function == "softmax" else ()
-        )  # one scratch per thread
-        with _parallel_launch():
-            parallel(x, out, *c, *chunks)
-    else:
-        serial(x, out, *c)
-
-
-# --- end of method "accurate" ---
-
-
-def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out) -> np.ndarray:
+def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out, where) -> np.ndarray:
     check_method(function, method)
+    x, mask_keep = split_masked(x)
     arr = as_float_array(x)
-    c = scale_factor(beta, base, arr.dtype)
-    if method == "accurate":
-        c = _accurate_scale(beta, base)
+    c = _scale(method, beta, base, arr.dtype)
+    keep = keep_mask(mask_keep, where, arr.shape)
+    if keep is not None:
+        arr = exclude(arr, keep)  # a new array: x is never written
     layout = Rows.of(arr.shape, normalize_axis(axis, arr.ndim))
     src = layout.rows_of(arr)
     if out is None:
@@ -159,10 +156,11 @@ def softmax(
     x: ArrayLike,
     axis: Axis = -1,
     *,
-    method: str = "shifted",
+    method: str = DEFAULT_METHOD["softmax"],
     beta: float = 1.0,
     base: float | None = None,
     out: np.ndarray | None = None,
+    where: ArrayLike | None = None,
 ) -> np.ndarray:
     r"""Softmax along ``axis``: ``a^(beta x_j) / sum_k a^(beta x_k)``.
 
@@ -200,23 +198,29 @@ def softmax(
     out : ndarray, optional
         Where to write the result: the shape of ``x`` and the result dtype.
         May be ``x`` itself (in place). ``x`` is never written otherwise.
+    where : array_like of bool, optional
+        Broadcastable to ``x``. Entries where it is False act as ``-inf``
+        whatever their value: 0 in the result (an attention mask). A
+        ``numpy.ma`` masked array's mask is used the same way (combined with
+        ``where``); the result is a plain ndarray.
 
     Returns
     -------
     ndarray
         Values in [0, 1] summing to 1 along ``axis``, same shape as ``x``.
     """
-    return _elementwise("softmax", x, axis, method, beta, base, out)
+    return _elementwise("softmax", x, axis, method, beta, base, out, where)
 
 
 def log_softmax(
     x: ArrayLike,
     axis: Axis = -1,
     *,
-    method: str = "shifted",
+    method: str = DEFAULT_METHOD["log_softmax"],
     beta: float = 1.0,
     base: float | None = None,
     out: np.ndarray | None = None,
+    where: ArrayLike | None = None,
 ) -> np.ndarray:
     r"""Natural log of :func:`softmax`: ``c x_j - ln sum_k exp(c x_k)``.
 
@@ -226,43 +230,53 @@ def log_softmax(
     ----------
     x, axis, beta, base, out
         As in :func:`softmax`.
-    method : {"shifted", "naive", "lse", "online", "accurate"}, optional
+    where : array_like of bool, optional
+        As in :func:`softmax`: excluded entries give ``-inf``.
+    method : {"shifted", "naive", "lse", "online", "log1p", "accurate"}, optional
         ``"shifted"``: ``c (x_j - m) - ln sum exp(c (x_k - m))``, ``m`` the
         maximum; absolute error about ``(|c (x_j - m)| + n) u``, so the
         largest element of a row with one dominant logit comes out as 0
         where its true value is a tiny negative number. ``"lse"``:
         ``c x_j - lse(x)``, which cancels when both are large (error about
         ``|lse(x)| u``). ``"online"``: the shifted formula with ``m`` and the
-        sum from one blocked pass. ``"accurate"``: within 1 ULP of the
-        correctly rounded result, the dominant logit included (through
-        ``log1p``). ``"naive"``: unshifted, overflows like softmax.
+        sum from one blocked pass. ``"log1p"``: ``c (x_j - m) - (ln k +
+        log1p(s / k))``, ``k`` the number of maxima and ``s`` the sum of the
+        other terms: as shifted, and a dominant logit gets ``-log1p(s)``
+        (relative error about ``u``) instead of 0. ``"accurate"``: within 1
+        ULP of the correctly rounded result, the dominant logit included.
+        ``"naive"``: unshifted, overflows like softmax.
 
     Returns
     -------
     ndarray
         Values <= 0, same shape as ``x``.
     """
-    return _elementwise("log_softmax", x, axis, method, beta, base, out)
+    return _elementwise("log_softmax", x, axis, method, beta, base, out, where)
 
 
 def logsumexp(
     x: ArrayLike,
     axis: Axis = -1,
     *,
-    method: str = "shifted",
+    method: str = DEFAULT_METHOD["logsumexp"],
     beta: float = 1.0,
     base: float | None = None,
     keepdims: bool = False,
-) -> np.ndarray | np.floating:
-    r"""``ln sum_k exp(c x_k)`` along ``axis``, ``c = beta * ln(base)``.
+    b: ArrayLike | None = None,
+    return_sign: bool = False,
+    where: ArrayLike | None = None,
+) -> np.ndarray | np.floating | tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
+    r"""``ln sum_k b_k exp(c x_k)`` along ``axis``, ``c = beta * ln(base)``, ``b_k = 1`` by default.
 
     Parameters
     ----------
-    x, axis, beta, base
-        As in :func:`softmax`. An empty slice gives ``-inf``.
-    method : {"shifted", "naive", "log1p", "accurate"}, optional
+    x, axis, beta, base, where
+        As in :func:`softmax` (excluded entries drop out). An empty slice
+        gives ``-inf``.
+    method : {"log1p", "naive", "shifted", "accurate"}, optional
         ``"shifted"``: ``c m + ln sum exp(c (x_k - m))``, absolute error
-        about ``(|c m| + n) u``. ``"log1p"``: ``c m + ln k + log1p(s / k)``
+        about ``(|c m| + n) u``; a sum ``1 + s`` with ``s < u`` gives
+        ``c m`` (``[0, -40]`` gives 0). ``"log1p"`` (default): ``c m + ln k + log1p(s / k)``
         with ``k`` the number of maxima and ``s`` the sum of the other terms
         (Blanchard, Higham & Higham 2021), which keeps the digits of a small
         ``s``. ``"accurate"``: within 1 ULP of the correctly rounded result.
@@ -270,23 +284,50 @@ def logsumexp(
         exceeds ln(max float).
     keepdims : bool, optional
         Keep the reduced axes with length 1.
+    b : array_like, optional
+        Weights, broadcastable to ``x`` and rounded to the dtype of the
+        computation; they may be negative. A zero weight drops its term,
+        whatever ``x_k`` is (``scipy.special.logsumexp``'s rules; the
+        special values are listed in the README). Every method takes them:
+        ``"log1p"`` and ``"accurate"`` write the total as ``B (1 + R / B)``,
+        ``B`` the weights of the maxima; ``"accurate"`` is within 1 ULP while
+        ``sum |b_k e_k| / |sum b_k e_k|`` stays below 2^8. Runs on one thread.
+    return_sign : bool, optional
+        Return ``(ln |total|, sign)``, sign 1, -1, 0 (for an exact 0 total,
+        whose log is ``-inf``) or NaN. Without it a negative total gives NaN.
 
     Returns
     -------
-    ndarray or numpy scalar
+    ndarray or numpy scalar, or a pair of them
         The reduced array (a numpy scalar when every axis is reduced and
-        ``keepdims`` is False), in the dtype of the computation.
+        ``keepdims`` is False), in the dtype of the computation; with
+        ``return_sign``, ``(value, sign)`` of that shape.
     """
     check_method("logsumexp", method)
+    x, mask_keep = split_masked(x)
     arr = as_float_array(x)
-    c = scale_factor(beta, base, arr.dtype)
-    if method == "accurate":
-        c = _accurate_scale(beta, base)
+    c = _scale(method, beta, base, arr.dtype)
+    keep = keep_mask(mask_keep, where, arr.shape)
     axes = normalize_axis(axis, arr.ndim)
     layout = Rows.of(arr.shape, axes)
-    result = np.empty(layout.rows, dtype=arr.dtype)
-    _run("logsumexp", method, layout.rows_of(arr), result, c)
-    result = result.reshape(layout.kept_shape)
+    if b is None:
+        result = np.empty(layout.rows, dtype=arr.dtype)
+        _run("logsumexp", method, layout.rows_of(exclude(arr, keep)), result, c)
+        sign = sign_of(result) if return_sign else None
+    else:
+        weights = check_weights(b, arr.shape, arr.dtype)
+        result, sign = weighted_logsumexp(arr, weights, keep, layout, method, c)
+        if not return_sign:
+            result[sign < 0] = np.nan  # the log of a negative total, as scipy.special
+    result, sign = (_reduced(a, layout, axes, keepdims) for a in (result, sign))
+    return (result, sign) if return_sign else result
+
+
+def _reduced(flat: np.ndarray | None, layout: Rows, axes: tuple[int, ...], keepdims: bool):
+    """One value per row laid out as the reduced shape (a numpy scalar when 0-d)."""
+    if flat is None:
+        return None
+    result = flat.reshape(layout.kept_shape)
     if keepdims:
         result = np.expand_dims(result, axes)
     return result[()] if result.ndim == 0 else result

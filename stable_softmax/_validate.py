@@ -17,12 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.exceptions import AxisError
 
-#: Methods of each public function, in the order the docs list them.
-METHODS: dict[str, tuple[str, ...]] = {
-    "softmax": ("naive", "shifted", "lse", "online", "accurate"),
-    "log_softmax": ("naive", "shifted", "lse", "online", "accurate"),
-    "logsumexp": ("naive", "shifted", "log1p", "accurate"),
-}
+from ._methods import METHODS
 
 _CAST_HINT = "pass x.astype(np.float32) or x.astype(np.float64)"
 
@@ -61,6 +56,71 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
     )
 
 
+def split_masked(x):
+    """``(data, keep)`` for a ``numpy.ma`` masked array, ``(x, None)`` for anything else.
+
+    ``keep`` is the boolean array ``~mask`` (True where the entry takes part);
+    the public functions treat masked entries as ``where=False`` ones, so a
+    mask is never silently ignored.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        return np.ma.getdata(x), ~np.ma.getmaskarray(x)
+    return x, None
+
+
+def check_where(where, shape: tuple[int, ...]) -> np.ndarray:
+    """``where`` as a boolean array of ``shape`` (a broadcast view), or a clear error."""
+    if isinstance(where, np.ma.MaskedArray):
+        raise TypeError(
+            "where is a masked array; pass a plain boolean array (e.g. where.filled(False))"
+        )
+    try:
+        arr = np.asarray(where)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"where could not be converted to a boolean array ({exc})") from exc
+    if arr.dtype != np.bool_:
+        raise TypeError(
+            f"where has dtype {arr.dtype}; pass a boolean array (True: the entry takes part), "
+            "e.g. where=(mask != 0)"
+        )
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(
+            f"where has shape {arr.shape}, which does not broadcast to the shape of x {shape}; "
+            "pass a boolean array of that shape or one that broadcasts to it"
+        ) from None
+
+
+def check_weights(b, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``b`` of logsumexp as an array of ``dtype`` and ``shape`` (broadcast), or a clear error.
+
+    Real numbers (bool, int or float) are accepted and rounded to ``dtype``,
+    the dtype of the computation.
+    """
+    if isinstance(b, np.ma.MaskedArray):
+        raise TypeError(
+            "b is a masked array; pass plain weights and exclude entries with where= (or b=0)"
+        )
+    try:
+        arr = np.asarray(b)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"b could not be converted to a numeric array ({exc})") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"b has dtype {arr.dtype}; the weights must be real numbers: "
+            f"pass b as a float array (b.astype(np.{dtype}))"
+        )
+    try:
+        view = np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(
+            f"b has shape {arr.shape}, which does not broadcast to the shape of x {shape}; "
+            "pass weights of that shape or one that broadcasts to it"
+        ) from None
+    return view.astype(dtype, copy=False)
+
+
 def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
     """Turn ``axis`` (int, tuple of ints or None) into sorted non-negative axes.
 
@@ -86,11 +146,12 @@ def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
 
 
 def check_method(function: str, method) -> str:
-    """Return ``method`` if ``function`` has it, else raise ``ValueError`` listing the valid ones."""
+    """Return ``method`` if ``function`` has it, else raise ``ValueError`` listing them."""
     valid = METHODS[function]
     if method not in valid:
         raise ValueError(
-            f"unknown method {method!r} for {function}; valid methods are {', '.join(map(repr, valid))}"
+            f"unknown method {method!r} for {function}; "
+            f"valid methods are {', '.join(map(repr, valid))}"
         )
     return method
 
@@ -113,7 +174,8 @@ def scale_factor(beta, base, dtype: np.dtype) -> np.floating:
         base_f = _finite_real("base", base)
         if not base_f > 1:
             raise ValueError(
-                f"base must be > 1, got {base!r}; a base in (0, 1) is softmin: pass -x with base 1/base"
+                f"base must be > 1, got {base!r}; "
+                "a base in (0, 1) is softmin: pass -x with base 1/base"
             )
         c = beta_f * math.log(base_f)
     scaled = dtype.type(c) if abs(c) <= float(np.finfo(dtype).max) else dtype.type(np.inf)
@@ -218,7 +280,8 @@ def check_reduction(reduction) -> str:
     """Return ``reduction`` if it is one of :data:`REDUCTIONS`, else raise ``ValueError``."""
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(
-            f"unknown reduction {reduction!r}; valid reductions are {', '.join(map(repr, REDUCTIONS))}"
+            f"unknown reduction {reduction!r}; "
+            f"valid reductions are {', '.join(map(repr, REDUCTIONS))}"
         )
     return reduction
 
@@ -275,7 +338,8 @@ def cross_entropy_labels(labels, shape: tuple[int, ...], axis: int, dtype: np.dt
 def _class_indices(arr: np.ndarray, n: int, shape: tuple[int, ...]) -> np.ndarray:
     if arr.dtype.kind not in "iu":
         raise TypeError(
-            f"labels of shape {arr.shape} are class indices and need an integer dtype, got {arr.dtype}; "
+            f"labels of shape {arr.shape} are class indices and need an integer dtype, "
+            f"got {arr.dtype}; "
             f"pass labels.astype(np.intp), or labels of shape {shape} for probability targets"
         )
     bad = (arr < 0) | (arr >= n)
@@ -308,7 +372,8 @@ def _probability_targets(arr: np.ndarray, axis: int, dtype: np.dtype, layout: Ro
         kept = [int(i) for i in np.unravel_index(r, layout.kept_shape)] if layout.kept_shape else []
         where = ", ".join([str(i) for i in kept[:axis]] + [":"] + [str(i) for i in kept[axis:]])
         raise ValueError(
-            f"labels[{where}] sums to {float(sums[r])!r}, not 1 (tolerance {tolerance:.1e} for {arr.dtype} "
+            f"labels[{where}] sums to {float(sums[r])!r}, not 1 "
+            f"(tolerance {tolerance:.1e} for {arr.dtype} "
             f"labels); normalise them, e.g. labels / labels.sum(axis={axis}, keepdims=True)"
         )
     return np.ascontiguousarray(rows, dtype=dtype)

@@ -15,37 +15,14 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from numba import njit, prange
+from calculus_cases import COURSE, DTYPES, logits, softmax_bound, unit_roundoff
 
 import reference
 import stable_softmax as ss
-from stable_softmax import jit
 from stable_softmax.accuracy.metrics import ulp_distance
 
 ref_cross_entropy = reference.cross_entropy
 ref_cross_entropy_grad = reference.cross_entropy_grad
-
-DTYPES = [np.float32, np.float64]
-COURSE = np.array([2.0, 4.0, 2.0, 1.0])
-
-
-def _u(dtype):
-    return np.finfo(dtype).eps / 2
-
-
-def _logits(dtype, shape, sigma=3.0, seed=0):
-    return np.random.default_rng(seed).normal(0.0, sigma, shape).astype(dtype)
-
-
-def _exact(values) -> list[Fraction]:
-    return [Fraction(float(v)) for v in np.ravel(values)]
-
-
-def _softmax_bound(x, c=1.0):
-    """``n + 2 + 2 c (max - min)`` per row: the shifted softmax bound in ULPs."""
-    x = np.asarray(x, dtype=np.float64)
-    return x.shape[-1] + 2 + 2 * c * (x.max(axis=-1) - x.min(axis=-1))
-
 
 # ---------------------------------------------------------------------------
 # the course's worked examples and bases
@@ -73,10 +50,8 @@ def test_worked_example_base_2(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("base", [2.0, math.e, 3.0, 4.0, 10.0])
 def test_base_a_equals_beta_ln_a(base, dtype):
-    x = _logits(dtype, (6, 9), sigma=2.0, seed=1)
+    x = logits(dtype, (6, 9), sigma=2.0, seed=1)
     by_base = ss.softmax(x, base=base)
-    # The same scale c = RN(ln a): bit-identical by construction.
-    np.testing.assert_array_equal(by_base, ss.softmax(x, beta=math.log(base)))
     # Against a^x_j / sum_k a^x_k by mpmath's power function (not exp).
     with mpmath.workdps(50):
         a = mpmath.mpf(base)
@@ -87,9 +62,7 @@ def test_base_a_equals_beta_ln_a(base, dtype):
             expected.append([float(w / total) for w in powers])
     expected = np.array(expected).astype(dtype)
     # Rounding c = ln a to the dtype adds |c (x_j - m)| u to the shifted bound.
-    bound = (
-        _softmax_bound(x, math.log(base)) + 2 + math.log(base) * np.ptp(x.astype(float), axis=-1)
-    )
+    bound = softmax_bound(x, math.log(base)) + 2 + math.log(base) * np.ptp(x.astype(float), axis=-1)
     assert np.all(ulp_distance(by_base, expected) <= bound[:, None])
 
 
@@ -97,12 +70,12 @@ def test_base_a_equals_beta_ln_a(base, dtype):
 @pytest.mark.parametrize("base", [None, 2.0, 10.0])
 @pytest.mark.parametrize("beta", [1.0, 7.5])
 def test_outputs_are_probabilities_summing_to_one(beta, base, dtype):
-    x = _logits(dtype, (8, 300), sigma=2.0, seed=2)
+    x = logits(dtype, (8, 300), sigma=2.0, seed=2)
     c = beta * (1.0 if base is None else math.log(base))
     for p in (ss.softmax(x, beta=beta, base=base), ss.hardmax(x)):
         assert np.all((p >= 0) & (p <= 1))
         deviation = np.array([abs(math.fsum(row.astype(np.float64)) - 1.0) for row in p])
-        assert np.all(deviation <= _softmax_bound(x, c) * _u(dtype))
+        assert np.all(deviation <= softmax_bound(x, c) * unit_roundoff(dtype))
 
 
 # ---------------------------------------------------------------------------
@@ -111,7 +84,7 @@ def test_outputs_are_probabilities_summing_to_one(beta, base, dtype):
 
 
 def _round_to(dtype, value: Fraction):
-    """``value`` correctly rounded to ``dtype``, through mpmath at 300 bits (1/k has no midpoints)."""
+    """``value`` correctly rounded to ``dtype`` through mpmath at 300 bits (1/k: no midpoints)."""
     from reference._rounding import format_of, round_mpf
 
     with mpmath.workprec(300):
@@ -180,7 +153,7 @@ def test_cross_entropy_is_finite_where_the_true_value_is(dtype, far):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cross_entropy_is_negated_log_softmax(dtype):
-    x = _logits(dtype, (5, 7, 11), seed=3)
+    x = logits(dtype, (5, 7, 11), seed=3)
     labels = np.random.default_rng(3).integers(0, 7, (5, 11))
     ce = ss.cross_entropy(x, labels, axis=1, beta=2.0, base=3.0)
     lsm = ss.log_softmax(x, axis=1, beta=2.0, base=3.0)
@@ -200,7 +173,7 @@ def test_cross_entropy_is_negated_log_softmax(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [4, 37])
 def test_cross_entropy_against_reference(n, dtype):
-    x = _logits(dtype, (16, n), seed=n)
+    x = logits(dtype, (16, n), seed=n)
     rng = np.random.default_rng(n)
     labels = rng.integers(0, n, 16)
     q = rng.random((16, n))
@@ -210,7 +183,7 @@ def test_cross_entropy_against_reference(n, dtype):
     # where CE >= 1/2, and 2 (n + 2) u absolute below (ln(1 + s), not log1p).
     big = ref >= 0.5
     assert ulp_distance(got, ref)[big].max(initial=0) <= 2
-    assert np.all(np.abs(got - ref)[~big] <= 2 * (n + 2) * _u(dtype))
+    assert np.all(np.abs(got - ref)[~big] <= 2 * (n + 2) * unit_roundoff(dtype))
     # soft labels: a compensated sum of non-negative terms
     assert ulp_distance(ss.cross_entropy(x, q), ref_cross_entropy(x, q)).max() <= 4
 
@@ -241,7 +214,7 @@ def test_cross_entropy_special_values(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cross_entropy_reductions(dtype):
-    x = _logits(dtype, (2000, 5), seed=4)
+    x = logits(dtype, (2000, 5), seed=4)
     labels = np.random.default_rng(4).integers(0, 5, 2000)
     each = ss.cross_entropy(x, labels)
     total = ss.cross_entropy(x, labels, reduction="sum")
@@ -291,265 +264,3 @@ def test_cross_entropy_label_errors():
         ss.cross_entropy(1.0, 0)
     with pytest.raises(TypeError, match="float16"):
         ss.cross_entropy(np.zeros(3, np.float16), 0)
-
-
-# ---------------------------------------------------------------------------
-# the gradient of the cost
-# ---------------------------------------------------------------------------
-
-
-def _mpmath_gradient(row, label, c):
-    """d/dx of ln sum exp(c x_k) - c x_y by mpmath's numerical differentiation, 50 digits."""
-    with mpmath.workdps(50):
-        xs = [mpmath.mpf(float(v)) for v in row]
-        cm = mpmath.mpf(c)
-
-        def cost(*z):
-            return mpmath.log(mpmath.fsum(mpmath.exp(cm * v) for v in z)) - cm * z[label]
-
-        unit = [tuple(int(i == j) for i in range(len(xs))) for j in range(len(xs))]
-        return [float(mpmath.diff(cost, xs, order)) for order in unit]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("beta,base", [(1.0, None), (2.0, None), (1.0, 2.0), (0.5, 10.0)])
-def test_gradient_equals_mpmath_derivative(beta, base, dtype):
-    x = _logits(dtype, (3, 6), sigma=2.0, seed=5)
-    labels = [0, 3, 5]
-    c = float(np.float64(beta * math.log(base)) if base else beta)
-    grad = ss.cross_entropy_grad(x, labels, beta=beta, base=base)
-    expected = np.array([_mpmath_gradient(row, y, c) for row, y in zip(x, labels)]).astype(dtype)
-    # + |c (x_j - m)| for c rounded to the dtype, + 1 for the product with c
-    bound = _softmax_bound(x, c) + c * np.ptp(x.astype(float), axis=-1) + 1
-    assert np.all(ulp_distance(grad, expected) <= bound[:, None])
-    # the label entry is the only negative one, and each row sums to ~0
-    assert np.all((grad < 0) == (np.arange(6)[None, :] == np.array(labels)[:, None]))
-    assert np.all(
-        np.abs(grad.astype(float).sum(axis=-1)) <= c * 6 * _softmax_bound(x, c) * _u(dtype)
-    )
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", [4, 37])
-def test_gradient_against_reference(n, dtype):
-    x = _logits(dtype, (12, n), seed=6 + n)
-    rng = np.random.default_rng(n)
-    labels = rng.integers(0, n, 12)
-    got, ref = (
-        ss.cross_entropy_grad(x, labels, beta=1.5),
-        ref_cross_entropy_grad(x, labels, beta=1.5),
-    )
-    bound = _softmax_bound(x, 1.5) + 1
-    assert np.all(ulp_distance(got, ref) <= bound[:, None])
-    # soft labels cancel (p_j - q_j): absolute error c (bound u p_j + u |p_j - q_j|)
-    q = rng.random((12, n))
-    q = (q / q.sum(axis=1, keepdims=True)).astype(dtype)
-    got, ref = ss.cross_entropy_grad(x, q, beta=1.5), ref_cross_entropy_grad(x, q, beta=1.5)
-    p = ss.softmax(x, beta=1.5).astype(float)
-    limit = 1.5 * _u(dtype) * (2 * bound[:, None] * p + 2 * np.abs(ref.astype(float)) + 2 * q)
-    assert np.all(np.abs(got.astype(float) - ref) <= limit)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_gradient_keeps_digits_when_the_label_is_almost_certain(dtype):
-    # CE'(x)_y = -(1 - p_y) = -e^-30 / (1 + e^-30): p_y - 1 would round to 0.
-    x = np.array([30.0, 0.0], dtype=dtype)
-    grad = ss.cross_entropy_grad(x, 0)
-    assert grad[0] < 0 and ulp_distance(grad, ref_cross_entropy_grad(x, 0)).max() <= 2
-    # label on a -inf logit: CE is +inf, the gradient is finite: -c at the label
-    g = ss.cross_entropy_grad(np.array([0.0, -np.inf, 1.0], dtype), 1, beta=2.0)
-    assert g[1] == -2.0 and np.all(np.isfinite(g))
-    assert np.all(np.isnan(ss.cross_entropy_grad(np.array([0.0, np.nan], dtype), 0)))
-
-
-# ---------------------------------------------------------------------------
-# Jacobian and vector-Jacobian products
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_jacobian_signs_symmetry_and_row_sums(dtype):
-    p = ss.softmax(_logits(dtype, (5, 9), sigma=1.5, seed=7))
-    J = ss.softmax_jacobian(p)
-    assert J.shape == (5, 9, 9) and J.dtype == dtype
-    diag = np.diagonal(J, axis1=-2, axis2=-1)
-    off = J[:, ~np.eye(9, dtype=bool)]
-    assert np.all(diag > 0) and np.all(off < 0)
-    np.testing.assert_array_equal(J, np.swapaxes(J, -1, -2))
-    # sum_j J_ij = p_i (1 - sum p) exactly; a row of n products adds n u |J|
-    row_sums = np.array([[math.fsum(r.astype(float)) for r in m] for m in J])
-    scale = np.abs(J.astype(float)).sum(axis=-1)
-    assert np.all(np.abs(row_sums) <= (9 + 2) * _u(dtype) * (scale + 1))
-    # each entry against the exact value at the float p: at most one rounding
-    # of 1 - p_i (exact for p_i >= 1/2) and of the product
-    for m, row in zip(J, p):
-        q = _exact(row)
-        exact = [[q[i] * ((i == j) - q[j]) for j in range(9)] for i in range(9)]
-        assert ulp_distance(m, np.array(exact, dtype=float).astype(dtype)).max() <= 2
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_jacobian_equals_mpmath_derivative_of_softmax(dtype):
-    x = _logits(dtype, (6,), sigma=1.0, seed=8)
-    J = ss.softmax_jacobian(ss.softmax(x))
-    with mpmath.workdps(50):
-        xs = [mpmath.mpf(float(v)) for v in x]
-
-        def component(i):
-            return lambda *z: mpmath.exp(z[i]) / mpmath.fsum(mpmath.exp(v) for v in z)
-
-        expected = [
-            [
-                float(mpmath.diff(component(i), xs, tuple(int(k == j) for k in range(6))))
-                for j in range(6)
-            ]
-            for i in range(6)
-        ]
-    # p carries the softmax error (n + 2 + 2 spread) u, then two roundings
-    assert ulp_distance(J, np.array(expected).astype(dtype)).max() <= _softmax_bound(x) * 2 + 2
-
-
-def test_jacobian_layout_for_other_axes():
-    p = ss.softmax(_logits(np.float64, (3, 4, 5), seed=9), axis=1)
-    J = ss.softmax_jacobian(p, axis=1)
-    assert J.shape == (3, 5, 4, 4)
-    np.testing.assert_array_equal(J[2, 3], ss.softmax_jacobian(p[2, :, 3]))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_vjp_equals_jacobian_transpose_times_g(dtype):
-    rng = np.random.default_rng(10)
-    p = ss.softmax(_logits(dtype, (4, 12), seed=10))
-    g = rng.normal(0, 1, (4, 12)).astype(dtype)
-    vjp = ss.softmax_vjp(p, g)
-    assert vjp.dtype == dtype
-    for out, prow, grow in zip(vjp, p, g):
-        pe, ge = _exact(prow), _exact(grow)
-        dot = sum(a * b for a, b in zip(pe, ge))
-        exact = np.array([float(a * (b - dot)) for a, b in zip(pe, ge)])
-        # |error| <= 3 u |p_j| (|g_j| + sum |g_k p_k|): compensated dot, one
-        # subtraction, one product
-        limit = (
-            3 * _u(dtype) * np.abs(prow.astype(float)) * (np.abs(grow) + np.abs(grow * prow).sum())
-        )
-        assert np.all(np.abs(out - exact) <= limit)
-    matrix = np.einsum("rij,ri->rj", ss.softmax_jacobian(p).astype(float), g.astype(float))
-    np.testing.assert_allclose(vjp, matrix, rtol=0, atol=20 * _u(dtype))
-    # float32 only when both are float32
-    assert ss.softmax_vjp(p, g.astype(np.float64)).dtype == np.float64
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_log_softmax_vjp(dtype):
-    rng = np.random.default_rng(11)
-    x = _logits(dtype, (4, 10), seed=11)
-    logp = ss.log_softmax(x)
-    g = rng.normal(0, 1, (4, 10)).astype(dtype)
-    vjp = ss.log_softmax_vjp(logp, g)
-    with mpmath.workdps(50):
-        exact = []
-        for ls, gs in zip(logp, g):
-            total = mpmath.fsum(map(float, gs))
-            exact.append(
-                [float(mpmath.mpf(float(b)) - mpmath.exp(float(a)) * total) for a, b in zip(ls, gs)]
-            )
-        exact = np.array(exact)
-    limit = 4 * _u(dtype) * (np.abs(g) + np.abs(g).sum(axis=-1, keepdims=True))
-    assert np.all(np.abs(vjp - exact) <= limit)
-    # the VJP of log_softmax is the VJP of softmax with g / p (chain rule)
-    p = np.exp(logp.astype(float))
-    np.testing.assert_allclose(
-        vjp, ss.softmax_vjp(p, g / p), rtol=0, atol=50 * _u(dtype) * np.abs(g).sum()
-    )
-
-
-def test_vjp_shape_errors():
-    with pytest.raises(
-        ValueError, match=r"g has shape \(3,\), expected \(2, 3\) \(the shape of p\)"
-    ):
-        ss.softmax_vjp(np.zeros((2, 3)), np.zeros(3))
-    with pytest.raises(ValueError, match="the shape of logp"):
-        ss.log_softmax_vjp(np.zeros((2, 3)), np.zeros((3, 2)))
-
-
-# ---------------------------------------------------------------------------
-# inverse
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_inverse_recovers_logits_up_to_one_constant_per_row(dtype):
-    z = _logits(dtype, (6, 20), sigma=2.0, seed=12)
-    back = ss.inverse_softmax(ss.softmax(z))
-    shift = (back - z).astype(float)
-    # ln p_j = z_j - lse: each ln carries the softmax error relative to p
-    # (absolute in ln) plus one rounding of |ln p| u
-    limit = (_softmax_bound(z)[:, None] + np.abs(back.astype(float)) + np.abs(z)) * _u(dtype) * 2
-    assert np.all(np.abs(shift - shift[:, :1]) <= limit + limit[:, :1])
-    # C = logsumexp(z) removes the constant
-    again = ss.inverse_softmax(ss.softmax(z), C=ss.logsumexp(z))
-    assert np.all(np.abs(again - z) <= limit)
-    np.testing.assert_array_equal(
-        again, ss.inverse_softmax(ss.softmax(z), C=ss.logsumexp(z, keepdims=True))
-    )
-    # and softmax undoes it: softmax(ln w) = w / sum(w) for weights w
-    w = np.abs(z) + 0.5
-    assert (
-        ulp_distance(ss.softmax(ss.inverse_softmax(w)), w / w.sum(axis=-1, keepdims=True)).max()
-        <= 24
-    )
-
-
-def test_inverse_special_values_and_errors():
-    np.testing.assert_array_equal(
-        ss.inverse_softmax([0.0, 1.0, np.inf], C=2.0), [-np.inf, 2.0, np.inf]
-    )
-    assert np.isnan(ss.inverse_softmax([np.nan, 0.5])[0])
-    assert ss.inverse_softmax(np.array([0.5], np.float32)).dtype == np.float32
-    with pytest.raises(ValueError, match=r"p\[1, 0\] = -0.5 is negative"):
-        ss.inverse_softmax([[0.5, 0.5], [-0.5, 1.5]])
-    with pytest.raises(
-        ValueError, match=r"C has shape \(3,\); expected a scalar, \(2,\) or \(2, 1\)"
-    ):
-        ss.inverse_softmax(np.full((2, 2), 0.5), C=np.zeros(3))
-    with pytest.raises(ValueError, match="C must be finite"):
-        ss.inverse_softmax([0.5, 0.5], C=np.inf)
-
-
-# ---------------------------------------------------------------------------
-# the kernels from user code
-# ---------------------------------------------------------------------------
-
-
-@njit(parallel=True)
-def _user_cross_entropy(x, labels, beta):
-    out = np.empty(x.shape[0], x.dtype)
-    for r in prange(x.shape[0]):
-        out[r] = jit.cross_entropy_row(x[r], labels[r], beta)
-    return out
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_kernels_from_user_parallel_code(dtype):
-    x = _logits(dtype, (32, 9), seed=13)
-    labels = np.random.default_rng(13).integers(0, 9, 32)
-    np.testing.assert_array_equal(
-        _user_cross_entropy(x, labels, 2.0), ss.cross_entropy(x, labels, beta=2.0)
-    )
-    out = np.empty_like(x)
-    jit.hardmax(x, out)
-    np.testing.assert_array_equal(out, ss.hardmax(x))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("base", [2.0, 3.0, 10.0])
-def test_naive_base_a_overflows_at_log_max_over_ln_a_shifted_never(base, dtype):
-    # a^z overflows once z > ln(max float) / ln a (1024 for base 2 in float64)
-    edge = math.log(float(np.finfo(dtype).max)) / math.log(base)
-    below, above = (np.array([f * edge, 0.0], dtype=dtype) for f in (0.999, 1.001))
-    assert np.all(np.isfinite(ss.softmax(below, base=base, method="naive")))
-    assert np.isnan(ss.softmax(above, base=base, method="naive")[0])
-    for z in (above, np.array([np.finfo(dtype).max, 0.0], dtype=dtype)):
-        p = ss.softmax(z, base=base, method="shifted")
-        # a^-z is at most about 1 / max float: a subnormal or 0
-        assert p[0] == 1.0 and 0.0 <= p[1] < np.finfo(dtype).smallest_normal

@@ -1,46 +1,35 @@
 """Numba kernels, one module per family; no Python-side logic here.
 
-For each public function, :data:`DRIVERS` holds what the Python layer calls
-on a ``(rows, n)`` array:
+For each public function, :data:`DRIVERS` holds the three 2-D drivers the
+Python layer calls on a ``(rows, n)`` array, all with one signature,
+``(x, out, c, method, c_lo, threads)`` (``out`` has shape ``(rows,)`` for logsumexp),
+``method`` an id of :mod:`stable_softmax._methods`, ``c_lo`` the low part of
+the scale (``accurate`` only) and ``threads`` the thread count (``rows_parallel``
+splits ``accurate`` softmax rows into that many chunks, one scratch each):
 
-* ``methods``: the method names, whose positions are the ids the drivers take;
-* ``rows``: ``(x, out, c, method_id)``, every row on the calling thread;
-* ``rows_parallel``: the same, the rows spread over threads;
-* ``split``: ``{method: kernel}`` for the methods whose single long row can be
-  split across threads with the same bits as the serial kernel.
+* ``rows``: every row on the calling thread;
+* ``rows_parallel``: the rows spread over threads;
+* ``rows_split``: each long row's blocks spread over threads, for the methods
+  in :data:`stable_softmax._methods.SPLIT_METHODS` (same bits as ``rows``).
 """
 
-from .log_softmax import (
-    LOG_SOFTMAX_METHODS,
-    log_softmax_rows,
-    log_softmax_rows_parallel,
-    log_softmax_shifted_split,
-)
-from .logsumexp import (
-    LOGSUMEXP_METHODS,
-    logsumexp_rows,
-    logsumexp_rows_parallel,
-    logsumexp_shifted_split,
-)
-from .softmax import SOFTMAX_METHODS, softmax_rows, softmax_rows_parallel, softmax_shifted_split
+from typing import NamedTuple
 
-DRIVERS = {
-    "softmax": {
-        "methods": SOFTMAX_METHODS,
-        "rows": softmax_rows,
-        "rows_parallel": softmax_rows_parallel,
-        "split": {"shifted": softmax_shifted_split},
-    },
-    "log_softmax": {
-        "methods": LOG_SOFTMAX_METHODS,
-        "rows": log_softmax_rows,
-        "rows_parallel": log_softmax_rows_parallel,
-        "split": {"shifted": log_softmax_shifted_split},
-    },
-    "logsumexp": {
-        "methods": LOGSUMEXP_METHODS,
-        "rows": logsumexp_rows,
-        "rows_parallel": logsumexp_rows_parallel,
-        "split": {"shifted": logsumexp_shifted_split},
-    },
+from .log_softmax import log_softmax_rows, log_softmax_rows_parallel, log_softmax_rows_split
+from .logsumexp import logsumexp_rows, logsumexp_rows_parallel, logsumexp_rows_split
+from .softmax import softmax_rows, softmax_rows_parallel, softmax_rows_split
+
+
+class Drivers(NamedTuple):
+    """The 2-D drivers of one function, each ``(x, out, c, method, c_lo, threads)``."""
+
+    rows: object
+    rows_parallel: object
+    rows_split: object
+
+
+DRIVERS: dict[str, Drivers] = {
+    "softmax": Drivers(softmax_rows, softmax_rows_parallel, softmax_rows_split),
+    "log_softmax": Drivers(log_softmax_rows, log_softmax_rows_parallel, log_softmax_rows_split),
+    "logsumexp": Drivers(logsumexp_rows, logsumexp_rows_parallel, logsumexp_rows_split),
 }

@@ -47,7 +47,7 @@ import math
 import numpy as np
 
 from ._options import kernel
-from ._reduce import nan_max
+from ._special import nan_max
 from .log_softmax import log_softmax_shifted_row
 from .softmax import softmax_shifted_row
 

@@ -18,6 +18,7 @@ import math
 
 from numba import prange
 
+from .._methods import ACCURATE, LOG1P, LSE, NAIVE, ONLINE, SHIFTED
 from ._blocks import (
     BLOCK,
     block_max,
@@ -29,7 +30,6 @@ from ._blocks import (
     shifted_minus,
 )
 from ._options import kernel
-from ._reduce import log_softmax_special
 from ._rowpasses import (
     n_blocks,
     online_merge,
@@ -38,7 +38,9 @@ from ._rowpasses import (
     split_max,
     split_shifted_minus,
 )
+from ._special import log_softmax_special
 from .accurate import log_softmax_accurate_row
+from .logsumexp import row_rest_ties
 
 
 @kernel
@@ -86,6 +88,57 @@ def log_softmax_lse_row(x, out, c):
 
 
 @kernel
+def _log_sum_log1p(x, c, m, total):
+    r"""``ln S`` for the log1p form, ``total`` the shifted sum ``S = sum_k exp(c (x_k - m))``.
+
+    ``S >= 2``: ``ln S`` itself. Then ``ln S >= ln 2`` and the rounding of
+    ``S`` costs about ``u`` relative, as much as ``ln k + log1p(s / k)``
+    would, and these are exactly the bits of the shifted method. ``S < 2``:
+    there is one maximum (each maximum adds exactly 1, so ``k >= 2`` gives
+    ``S >= 2``) and ``ln S = log1p(s)``, where ``s``, the sum of the
+    non-maximal terms, is summed again on its own, relative to its own size
+    (the digits below ``u`` that ``S = 1 + s`` rounded away come back). The
+    general ``ln k + log1p(s / k)`` is kept for safety.
+    """
+    if total >= 2:
+        return math.log(total)
+    rest, k = row_rest_ties(x, c, m)
+    return math.log(k) + math.log1p(rest / k)
+
+
+@kernel
+def log_softmax_log1p_row(x, out, c):
+    r"""``c (x_j - m) - ln S`` with ``ln S = log1p(s)`` when ``S < 2``: the log1p form.
+
+    ``s`` is the sum of ``exp(c (x_j - m))`` over the non-maximal elements
+    and ``k`` counts the maxima, ``S = k + s``. A dominant logit (one maximum,
+    ``s < u``) gets ``-log1p(s)``, relative error about ``u``, where
+    :func:`log_softmax_shifted_row` rounds ``0 - ln(1 + s)`` to 0; the other
+    elements have the error of shifted, ``(|c (x_j - m)| + n) u`` absolute.
+    Rows with ``S >= 2`` (any tie, or mass spread over several logits) give
+    the shifted bits at the shifted cost; rows with ``S < 2`` pay a second
+    exponential pass (see :func:`_log_sum_log1p`).
+    """
+    m = row_max(x)
+    if not math.isfinite(m):
+        log_softmax_special(x, out)
+        return
+    c = x.dtype.type(c)
+    shifted_minus(x, out, c, m, _log_sum_log1p(x, c, m, row_exp_sum(x, c, m)))
+
+
+@kernel
+def log_softmax_log1p_split(x, out, c):
+    """:func:`log_softmax_log1p_row` for one long row, blocks spread over threads (same bits)."""
+    m = split_max(x)
+    if not math.isfinite(m):
+        log_softmax_special(x, out)
+        return
+    c = x.dtype.type(c)
+    split_shifted_minus(x, out, c, m, _log_sum_log1p(x, c, m, split_exp_sum(x, c, m)))
+
+
+@kernel
 def log_softmax_online_row(x, out, c):
     r"""``c (x_j - M) - ln S`` with ``(M, S)`` from one blocked online pass.
 
@@ -127,34 +180,94 @@ def log_softmax_shifted_split(x, out, c):
     split_shifted_minus(x, out, c, m, math.log(split_exp_sum(x, c, m)))
 
 
-#: Method names in the order of the ids the parallel driver takes.
-LOG_SOFTMAX_METHODS = ("naive", "shifted", "lse", "online", "accurate")
-
-
 @kernel
-def log_softmax_row(x, out, c, method):
-    """Dispatch on ``method``, an index into :data:`LOG_SOFTMAX_METHODS`."""
-    if method == 0:
-        log_softmax_naive_row(x, out, c)
-    elif method == 1:
+def log_softmax_row(x, out, c, method, c_lo=0.0):
+    """Dispatch one row on ``method``, a method id of :mod:`stable_softmax._methods`.
+
+    ``c_lo`` is the low part of the scale for ``ACCURATE`` (ignored by the others).
+    """
+    if method == SHIFTED:
         log_softmax_shifted_row(x, out, c)
-    elif method == 2:
+    elif method == NAIVE:
+        log_softmax_naive_row(x, out, c)
+    elif method == LSE:
         log_softmax_lse_row(x, out, c)
-    elif method == 3:
+    elif method == LOG1P:
+        log_softmax_log1p_row(x, out, c)
+    elif method == ONLINE:
         log_softmax_online_row(x, out, c)
+    elif method == ACCURATE:
+        log_softmax_accurate_row(x, out, c, c_lo)
     else:
-        log_softmax_accurate_row(x, out, c)
+        raise ValueError("log_softmax_row: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel
-def log_softmax_rows(x, out, c, method):
-    """Every row of a ``(rows, n)`` array on the calling thread."""
-    for r in range(x.shape[0]):
-        log_softmax_row(x[r], out[r], c, method)
+def log_softmax_rows(x, out, c, method, c_lo=0.0, threads=0):
+    """Every row of a ``(rows, n)`` array on the calling thread.
+
+    The branch on ``method`` is taken once, outside the row loop (see
+    :func:`.softmax.softmax_rows`).
+    """
+    if method == SHIFTED:
+        for r in range(x.shape[0]):
+            log_softmax_shifted_row(x[r], out[r], c)
+    elif method == NAIVE:
+        for r in range(x.shape[0]):
+            log_softmax_naive_row(x[r], out[r], c)
+    elif method == LSE:
+        for r in range(x.shape[0]):
+            log_softmax_lse_row(x[r], out[r], c)
+    elif method == LOG1P:
+        for r in range(x.shape[0]):
+            log_softmax_log1p_row(x[r], out[r], c)
+    elif method == ONLINE:
+        for r in range(x.shape[0]):
+            log_softmax_online_row(x[r], out[r], c)
+    elif method == ACCURATE:
+        for r in range(x.shape[0]):
+            log_softmax_accurate_row(x[r], out[r], c, c_lo)
+    else:
+        raise ValueError("log_softmax_rows: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel(parallel=True)
-def log_softmax_rows_parallel(x, out, c, method):
-    """Every row of a ``(rows, n)`` array, rows spread over threads."""
-    for r in prange(x.shape[0]):
-        log_softmax_row(x[r], out[r], c, method)
+def log_softmax_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
+    """Every row of a ``(rows, n)`` array, rows spread over threads (one ``prange`` per method)."""
+    if method == SHIFTED:
+        for r in prange(x.shape[0]):
+            log_softmax_shifted_row(x[r], out[r], c)
+    elif method == NAIVE:
+        for r in prange(x.shape[0]):
+            log_softmax_naive_row(x[r], out[r], c)
+    elif method == LSE:
+        for r in prange(x.shape[0]):
+            log_softmax_lse_row(x[r], out[r], c)
+    elif method == LOG1P:
+        for r in prange(x.shape[0]):
+            log_softmax_log1p_row(x[r], out[r], c)
+    elif method == ONLINE:
+        for r in prange(x.shape[0]):
+            log_softmax_online_row(x[r], out[r], c)
+    elif method == ACCURATE:
+        for r in prange(x.shape[0]):
+            log_softmax_accurate_row(x[r], out[r], c, c_lo)
+    else:
+        raise ValueError(
+            "log_softmax_rows_parallel: unknown method id (see stable_softmax.jit.METHOD_IDS)"
+        )
+
+
+@kernel
+def log_softmax_rows_split(x, out, c, method, c_lo=0.0, threads=0):
+    """Each row in turn, its blocks spread over threads (methods with a split kernel;
+    the others run as :func:`log_softmax_rows`).
+    """
+    if method == SHIFTED:
+        for r in range(x.shape[0]):
+            log_softmax_shifted_split(x[r], out[r], c)
+    elif method == LOG1P:
+        for r in range(x.shape[0]):
+            log_softmax_log1p_split(x[r], out[r], c)
+    else:
+        log_softmax_rows(x, out, c, method, c_lo, threads)

@@ -21,10 +21,11 @@ import math
 
 from numba import prange
 
+from .._methods import ACCURATE, LOG1P, NAIVE, SHIFTED
 from ._blocks import BLOCK, exp_sum_off_max, exp_sum_unscaled, row_max
 from ._options import kernel
-from ._reduce import nan_max
 from ._rowpasses import row_exp_sum, split_exp_sum, split_max
+from ._special import nan_max
 from .accurate import logsumexp_accurate_row
 
 
@@ -54,6 +55,20 @@ def logsumexp_shifted_row(x, c):
 
 
 @kernel
+def row_rest_ties(x, c, m):
+    """``(s, k)``: ``s`` the sum of ``exp(c (x_j - m))`` over ``x_j != m`` (block sums in
+    block order), ``k`` the number of maxima as a float of the dtype of ``x``.
+    """
+    rest = x.dtype.type(0.0)
+    ties = 0
+    for start in range(0, x.size, BLOCK):
+        s, k = exp_sum_off_max(x[start : start + BLOCK], c, m)
+        rest += s
+        ties += k
+    return rest, x.dtype.type(ties)
+
+
+@kernel
 def logsumexp_log1p_row(x, c):
     r"""``c m + ln k + log1p(s / k)``, ``s`` the sum over the non-maximal terms.
 
@@ -67,13 +82,7 @@ def logsumexp_log1p_row(x, c):
     if not math.isfinite(m):
         return nan_max(x)
     c = x.dtype.type(c)
-    rest = x.dtype.type(0.0)
-    ties = 0
-    for start in range(0, x.size, BLOCK):
-        s, k = exp_sum_off_max(x[start : start + BLOCK], c, m)
-        rest += s
-        ties += k
-    k = x.dtype.type(ties)
+    rest, k = row_rest_ties(x, c, m)
     return c * m + math.log(k) + math.log1p(rest / k)
 
 
@@ -87,31 +96,74 @@ def logsumexp_shifted_split(x, c):
     return c * m + math.log(split_exp_sum(x, c, m))
 
 
-#: Method names in the order of the ids the parallel driver takes.
-LOGSUMEXP_METHODS = ("naive", "shifted", "log1p", "accurate")
-
-
 @kernel
-def logsumexp_row(x, c, method):
-    """Dispatch on ``method``, an index into :data:`LOGSUMEXP_METHODS`."""
-    if method == 0:
-        return logsumexp_naive_row(x, c)
-    if method == 1:
+def logsumexp_row(x, c, method, c_lo=0.0):
+    """Dispatch one row on ``method``, a method id of :mod:`stable_softmax._methods`.
+
+    ``c_lo`` is the low part of the scale for ``ACCURATE`` (ignored by the others).
+    """
+    if method == SHIFTED:
         return logsumexp_shifted_row(x, c)
-    if method == 2:
+    if method == NAIVE:
+        return logsumexp_naive_row(x, c)
+    if method == LOG1P:
         return logsumexp_log1p_row(x, c)
-    return logsumexp_accurate_row(x, c)
+    if method == ACCURATE:
+        return logsumexp_accurate_row(x, c, c_lo)
+    raise ValueError("logsumexp_row: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel
-def logsumexp_rows(x, out, c, method):
-    """Every row of a ``(rows, n)`` array on the calling thread."""
-    for r in range(x.shape[0]):
-        out[r] = logsumexp_row(x[r], c, method)
+def logsumexp_rows(x, out, c, method, c_lo=0.0, threads=0):
+    """``out[r] = lse(x[r])`` for every row of a ``(rows, n)`` array on the calling thread.
+
+    The branch on ``method`` is taken once, outside the row loop (see
+    :func:`.softmax.softmax_rows`).
+    """
+    if method == SHIFTED:
+        for r in range(x.shape[0]):
+            out[r] = logsumexp_shifted_row(x[r], c)
+    elif method == NAIVE:
+        for r in range(x.shape[0]):
+            out[r] = logsumexp_naive_row(x[r], c)
+    elif method == LOG1P:
+        for r in range(x.shape[0]):
+            out[r] = logsumexp_log1p_row(x[r], c)
+    elif method == ACCURATE:
+        for r in range(x.shape[0]):
+            out[r] = logsumexp_accurate_row(x[r], c, c_lo)
+    else:
+        raise ValueError("logsumexp_rows: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel(parallel=True)
-def logsumexp_rows_parallel(x, out, c, method):
-    """``out[r] = lse(x[r])`` for every row, rows spread over threads."""
-    for r in prange(x.shape[0]):
-        out[r] = logsumexp_row(x[r], c, method)
+def logsumexp_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
+    """``out[r] = lse(x[r])`` for every row, rows spread over threads (a ``prange`` per method)."""
+    if method == SHIFTED:
+        for r in prange(x.shape[0]):
+            out[r] = logsumexp_shifted_row(x[r], c)
+    elif method == NAIVE:
+        for r in prange(x.shape[0]):
+            out[r] = logsumexp_naive_row(x[r], c)
+    elif method == LOG1P:
+        for r in prange(x.shape[0]):
+            out[r] = logsumexp_log1p_row(x[r], c)
+    elif method == ACCURATE:
+        for r in prange(x.shape[0]):
+            out[r] = logsumexp_accurate_row(x[r], c, c_lo)
+    else:
+        raise ValueError(
+            "logsumexp_rows_parallel: unknown method id (see stable_softmax.jit.METHOD_IDS)"
+        )
+
+
+@kernel
+def logsumexp_rows_split(x, out, c, method, c_lo=0.0, threads=0):
+    """Each row in turn, its blocks spread over threads (methods with a split kernel;
+    the others run as :func:`logsumexp_rows`).
+    """
+    if method != SHIFTED:
+        logsumexp_rows(x, out, c, method, c_lo, threads)
+        return
+    for r in range(x.shape[0]):
+        out[r] = logsumexp_shifted_split(x[r], c)

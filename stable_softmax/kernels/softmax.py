@@ -24,6 +24,7 @@ import math
 import numpy as np
 from numba import prange
 
+from .._methods import ACCURATE, LSE, NAIVE, ONLINE, SHIFTED
 from ._blocks import (
     BLOCK,
     block_max,
@@ -34,7 +35,6 @@ from ._blocks import (
     scale,
 )
 from ._options import kernel
-from ._reduce import fill
 from ._rowpasses import (
     exp_store_sum_block,
     n_blocks,
@@ -45,7 +45,8 @@ from ._rowpasses import (
     split_exp_store_sum,
     split_max,
 )
-from .accurate import softmax_accurate_row
+from ._special import fill
+from .accurate import softmax_accurate_row, softmax_accurate_rows, softmax_accurate_rows_parallel
 from .division import divide, divide_by_sum
 from .exp import fast_exp
 
@@ -169,34 +170,88 @@ def softmax_shifted_split(x, out, c):
     split_divide_by_sum(out, total, smallest)
 
 
-#: Method names in the order of the ids the parallel driver takes.
-SOFTMAX_METHODS = ("naive", "shifted", "lse", "online", "accurate")
-
-
 @kernel
-def softmax_row(x, out, c, method):
-    """Dispatch on ``method``, an index into :data:`SOFTMAX_METHODS`."""
-    if method == 0:
-        softmax_naive_row(x, out, c)
-    elif method == 1:
+def softmax_row(x, out, c, method, c_lo=0.0):
+    """Dispatch one row on ``method``, a method id of :mod:`stable_softmax._methods`.
+
+    ``c_lo`` is the low part of the scale for ``ACCURATE`` (ignored by the
+    others, which round ``c`` to the dtype of ``x``).
+    """
+    if method == SHIFTED:
         softmax_shifted_row(x, out, c)
-    elif method == 2:
+    elif method == NAIVE:
+        softmax_naive_row(x, out, c)
+    elif method == LSE:
         softmax_lse_row(x, out, c)
-    elif method == 3:
+    elif method == ONLINE:
         softmax_online_row(x, out, c)
+    elif method == ACCURATE:
+        softmax_accurate_row(x, out, c, c_lo)
     else:
-        softmax_accurate_row(x, out, c)
+        raise ValueError("softmax_row: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel
-def softmax_rows(x, out, c, method):
-    """Every row of a ``(rows, n)`` array on the calling thread."""
-    for r in range(x.shape[0]):
-        softmax_row(x[r], out[r], c, method)
+def softmax_rows(x, out, c, method, c_lo=0.0, threads=0):
+    """Every row of a ``(rows, n)`` array on the calling thread.
+
+    The branch on ``method`` is taken once, outside the row loop: each method
+    has its own loop with only its row kernel inlined, instead of one loop
+    holding every method's code (measured faster; ``docs/bench-2026-12-02.md``).
+    """
+    if method == SHIFTED:
+        for r in range(x.shape[0]):
+            softmax_shifted_row(x[r], out[r], c)
+    elif method == NAIVE:
+        for r in range(x.shape[0]):
+            softmax_naive_row(x[r], out[r], c)
+    elif method == LSE:
+        for r in range(x.shape[0]):
+            softmax_lse_row(x[r], out[r], c)
+    elif method == ONLINE:
+        for r in range(x.shape[0]):
+            softmax_online_row(x[r], out[r], c)
+    elif method == ACCURATE:  # one scratch for all rows
+        softmax_accurate_rows(x, out, np.float64(c), np.float64(c_lo))
+    else:
+        raise ValueError("softmax_rows: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel(parallel=True)
-def softmax_rows_parallel(x, out, c, method):
-    """Every row of a ``(rows, n)`` array, rows spread over threads."""
-    for r in prange(x.shape[0]):
-        softmax_row(x[r], out[r], c, method)
+def softmax_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
+    """Every row of a ``(rows, n)`` array, rows spread over threads.
+
+    One ``prange`` loop per method, as in :func:`softmax_rows`. ``threads``:
+    how many chunks of rows ``ACCURATE`` makes, one scratch each (pass
+    ``numba.get_num_threads()``; 0 makes one chunk per row).
+    """
+    if method == SHIFTED:
+        for r in prange(x.shape[0]):
+            softmax_shifted_row(x[r], out[r], c)
+    elif method == NAIVE:
+        for r in prange(x.shape[0]):
+            softmax_naive_row(x[r], out[r], c)
+    elif method == LSE:
+        for r in prange(x.shape[0]):
+            softmax_lse_row(x[r], out[r], c)
+    elif method == ONLINE:
+        for r in prange(x.shape[0]):
+            softmax_online_row(x[r], out[r], c)
+    elif method == ACCURATE:  # one scratch per chunk
+        softmax_accurate_rows_parallel(x, out, np.float64(c), np.float64(c_lo), threads)
+    else:
+        raise ValueError(
+            "softmax_rows_parallel: unknown method id (see stable_softmax.jit.METHOD_IDS)"
+        )
+
+
+@kernel
+def softmax_rows_split(x, out, c, method, c_lo=0.0, threads=0):
+    """Each row in turn, its blocks spread over threads (methods with a split kernel:
+    :data:`stable_softmax._methods.SPLIT_METHODS`; the others run as :func:`softmax_rows`).
+    """
+    if method != SHIFTED:
+        softmax_rows(x, out, c, method, c_lo, threads)
+        return
+    for r in range(x.shape[0]):
+        softmax_shifted_split(x[r], out[r], c)

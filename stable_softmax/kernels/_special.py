@@ -1,4 +1,9 @@
-"""Reductions shared by the softmax kernels."""
+"""Rows whose maximum is not finite: the special-value table of the README.
+
+Every kernel but ``naive`` looks at the row maximum first; when it is NaN,
+``+inf`` or ``-inf`` (all ``-inf`` or empty), the result is fixed by
+``scipy.special``'s conventions and written here, without any arithmetic.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ def nan_max(x):
 
 @kernel
 def fill(out, value):
-    """Set every element of the 1-D array ``out`` to ``value``."""
+    """Set every element of the 1-D array ``out`` to ``value`` (softmax: NaN; -inf blocks: 0)."""
     v = out.dtype.type(value)
     for i in range(out.size):
         out[i] = v
