@@ -183,6 +183,9 @@ BOUNDS: dict[tuple[str, str], tuple[bool, bool, Callable]] = {
     ("log_softmax", "naive"): (False, False, _log_softmax_naive),
     ("log_softmax", "shifted"): (True, False, _log_softmax_shifted),
     ("log_softmax", "lse"): (True, False, _log_softmax_lse),
+    # log1p returns shifted's bits when S >= 2 and otherwise replaces ln(1 + s) by
+    # log1p(s), which is no less accurate: shifted's absolute bound covers it.
+    ("log_softmax", "log1p"): (True, False, _log_softmax_shifted),
     ("logsumexp", "naive"): (False, False, _logsumexp_naive),
     ("logsumexp", "shifted"): (True, False, _logsumexp_shifted),
     ("logsumexp", "log1p"): (True, False, _logsumexp_log1p),
