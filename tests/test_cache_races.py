@@ -126,7 +126,11 @@ _REFERENCE_USER = textwrap.dedent(
         time.sleep(0.001)
     out = []
     for _ in range(3):  # miss (compute and store), then hits, racing the other process
-        out += [reference.softmax(x64), reference.log_softmax(x32, axis=0), reference.logsumexp(x64, beta=3.0)]
+        out += [
+            reference.softmax(x64),
+            reference.log_softmax(x32, axis=0),
+            reference.logsumexp(x64, beta=3.0),
+        ]
     print("|".join(a.tobytes().hex() for a in out))
     """
 )

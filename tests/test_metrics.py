@@ -91,8 +91,9 @@ def test_classify(t):
         (t(1e-3), t(0), m.OK),  # reference zero: an ulp question
         (sub, sub, m.OK),  # a subnormal reference reproduced exactly
         (fi.max, inf, m.OK),  # finite where the reference overflowed: inf ulps, not a class
-        (nan, t(0.5), m.NAN),
+        (nan, t(0.5), m.OVERFLOW),  # NaN where the exact value is finite: overflow by cause
         (nan, inf, m.NAN),
+        (nan, -inf, m.NAN),
         (inf, t(3), m.OVERFLOW),
         (-inf, -fi.max, m.OVERFLOW),
         (-inf, inf, m.OVERFLOW),
@@ -107,6 +108,9 @@ def test_classify(t):
     ref = np.array([c[1] for c in cases], dtype=t)
     got = m.classify(r, ref)
     np.testing.assert_array_equal(got, [c[2] for c in cases])
+    inf_mask, nan_mask = m.nonfinite_split(r, ref)
+    np.testing.assert_array_equal(np.flatnonzero(nan_mask), [8])  # the NaN for 0.5
+    np.testing.assert_array_equal(np.flatnonzero(inf_mask), [11, 12, 13])
     assert [m.CLASS_NAMES[c] for c in (m.OK, m.OVERFLOW, m.UNDERFLOW, m.NAN)] == [
         "ok",
         "overflow",

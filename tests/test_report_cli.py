@@ -53,6 +53,7 @@ def test_end_to_end_files_schema_and_csv(tiny_grid, tmp_path, capsys):
         "error_vs_n.png",
         "heatmap_scale_n.png",
         "rates_vs_beta.png",
+        "error_vs_cost.png",
     }
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
@@ -97,7 +98,7 @@ def test_end_to_end_files_schema_and_csv(tiny_grid, tmp_path, capsys):
     for r in records:
         assert required <= set(r)
         assert r["method"] in {"naive", "shifted", "log1p"} and r["seed"] == 7
-        if r["function"] == "softmax" and r["nan"] == 0:
+        if r["function"] == "softmax" and r["nan"] + r["overflow_nan"] == 0:  # no NaN output
             assert r["sum_dev_max"] is not None and 0 <= r["argmax_kept"] <= 1
 
     with open(out / "report.csv", newline="") as fh:
@@ -116,14 +117,21 @@ def test_end_to_end_files_schema_and_csv(tiny_grid, tmp_path, capsys):
     md = (out / "report.md").read_text()
     for heading in (
         "## Recommendations",
-        "## Summary per method and dtype",
+        "## Summary per implementation and dtype",
         "## Overflow and underflow thresholds",
         "## Course material, checked live",
         "## Plots",
     ):
         assert heading in md
     assert "use `shifted`" in md or "use `log1p`" in md
-    assert "0x1.62e43p+6" in md  # naive float32 overflow threshold in hex
+    # naive float32 overflow threshold: readable decimal in the markdown, exact hex in the JSON
+    assert "| `naive` | float32 | 1 | 88.7228394 |" in md
+    naive = [
+        t
+        for t in _records(out)["thresholds"]
+        if t["method"] == "naive" and t["dtype"] == "float32" and t["beta"] == 1.0
+    ]
+    assert naive and naive[0]["overflow_hex"] == "0x1.62e43p+6"
     assert "All methods agree with the quoted values" in md
     assert "report written to" in capsys.readouterr().out
 
@@ -243,6 +251,7 @@ def test_reference_engine_option_is_set_for_the_run(tiny_grid, tmp_path, monkeyp
 
 def test_interrupted_run_resumes_from_the_cache(tiny_grid, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("STABLE_SOFTMAX_REFERENCE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("STABLE_SOFTMAX_REFERENCE_ENGINE", "mpmath")  # only mpmath rows are cached
     computed = []
     real_row = reference._exact.evaluate_row
 

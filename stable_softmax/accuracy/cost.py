@@ -266,7 +266,7 @@ def render_markdown(recommendations: list[dict], costs: list[dict]) -> list[str]
     if recommendations:
         lines += [
             "| function | dtype | requirement | cheapest | cost (x copy) | worst ULP | "
-            "underflow | qualifying |",
+            "underflow (worst cell) | qualifying |",
             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
         ]
         for r in recommendations:

@@ -3,7 +3,10 @@
 Record statistics (keys :data:`RECORD_FIELDS`, after the cell's own fields):
 
 * ``overflow``, ``underflow``, ``nan``: fractions of output elements in each
-  class of :func:`stable_softmax.accuracy.metrics.classify`;
+  class of :func:`stable_softmax.accuracy.metrics.classify` (overflow: inf
+  or NaN where the reference is finite; nan: NaN where it is infinite);
+  ``overflow_inf`` and ``overflow_nan`` split ``overflow`` into the outputs
+  that are inf and those that are NaN (:func:`~.metrics.nonfinite_split`);
 * ``max_ulp``, ``median_ulp``, ``max_bits``: over the elements classified OK
   with a finite ULP distance, so one overflow does not turn the error of the
   others into ``inf``: failures are counted by the fractions above. None
@@ -65,8 +68,13 @@ def cell_reference(cell: Cell, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cell_result(cell: Cell, x: np.ndarray) -> np.ndarray:
-    """What the implementation of ``cell`` returns for ``x``."""
-    return np.asarray(cell.implementation().compute(x, beta=cell.beta, base=cell.base_arg))
+    """What the implementation of ``cell`` returns for ``x``.
+
+    Floating-point warnings are silenced: overflow is what the record
+    measures, and a peer's or user's warnings would only be noise here.
+    """
+    with np.errstate(all="ignore"):
+        return np.asarray(cell.implementation().compute(x, beta=cell.beta, base=cell.base_arg))
 
 
 #: Keys of a record, in CSV column order.
@@ -76,6 +84,8 @@ RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Cell)) + (
     "median_ulp",
     "max_bits",
     "overflow",
+    "overflow_inf",
+    "overflow_nan",
     "underflow",
     "nan",
     "unbounded",
@@ -128,6 +138,9 @@ def measure(
             ("nan", metrics.NAN),
         ):
             record[name] = float(np.count_nonzero(codes == code) / size) if size else 0.0
+        inf_mask, nan_mask = metrics.nonfinite_split(result, ref)
+        record["overflow_inf"] = float(np.count_nonzero(inf_mask) / size) if size else 0.0
+        record["overflow_nan"] = float(np.count_nonzero(nan_mask) / size) if size else 0.0
         record["unbounded"] = (
             float(np.count_nonzero(ok & ~np.isfinite(ulps)) / size) if size else 0.0
         )

@@ -27,6 +27,7 @@ __all__ = [
     "ulp_distance",
     "bits_of_error",
     "classify",
+    "nonfinite_split",
     "sum_deviation_eps",
     "argmax_kept",
 ]
@@ -111,9 +112,12 @@ def classify(result, reference) -> np.ndarray:
     numpy.ndarray of int8
         First matching rule wins:
 
-        * ``NAN`` (3): ``result`` is NaN and ``reference`` is not.
-        * ``OVERFLOW`` (1): ``result`` is ``+-inf`` and ``reference`` is not
-          that same infinity (it is finite, or the opposite infinity).
+        * ``OVERFLOW`` (1): ``reference`` is finite and ``result`` is not
+          (``+-inf`` or NaN: the textbook softmax's ``inf / inf`` is NaN, an
+          overflow by cause), or ``result`` is the opposite infinity of the
+          reference. :func:`nonfinite_split` tells inf from NaN.
+        * ``NAN`` (3): ``result`` is NaN where ``reference`` is an infinity
+          (the exact value is defined, the result is not).
         * ``UNDERFLOW`` (2): ``reference`` is finite and nonzero, and either
           ``result`` is zero, or ``result != reference`` with one of them
           subnormal (``|v| <`` the smallest normal): bits were lost to the
@@ -129,9 +133,20 @@ def classify(result, reference) -> np.ndarray:
     lost = (r != ref) & ((np.abs(r) < tiny) | (np.abs(ref) < tiny))
     underflow = ref_finite_nonzero & np.isfinite(r) & ((r == 0) | lost)
     codes[underflow] = UNDERFLOW
-    codes[np.isinf(r) & (r != ref)] = OVERFLOW
-    codes[np.isnan(r) & ~np.isnan(ref)] = NAN
+    codes[np.isnan(r) & np.isinf(ref)] = NAN
+    codes[(np.isinf(r) & (r != ref)) | (np.isnan(r) & np.isfinite(ref))] = OVERFLOW
     return codes
+
+
+def nonfinite_split(result, reference) -> tuple[np.ndarray, np.ndarray]:
+    """``(inf, nan)`` masks of the :data:`OVERFLOW` elements of :func:`classify`.
+
+    The finer columns of the report: an overflow that shows as an infinity,
+    and one that shows as NaN (``inf / inf``, ``inf - inf``).
+    """
+    r, ref = _pair(result, reference)
+    over = classify(r, ref) == OVERFLOW
+    return over & np.isinf(r), over & np.isnan(r)
 
 
 def _slices(x: np.ndarray, axis) -> tuple[np.ndarray, tuple[int, ...]]:

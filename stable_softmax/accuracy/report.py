@@ -27,7 +27,7 @@ from typing import TextIO
 import numpy as np
 
 from .. import implementations
-from . import sweep, thresholds
+from . import compare, cost, sweep, thresholds
 from .cells import build_cells, group_cells, group_cost
 from .course import course_checks
 from .families import FAMILIES
@@ -91,8 +91,20 @@ class ReportConfig:
     reference_engine : {"auto", "mpmath"}, optional
         The reference's engine for the run (sets ``STABLE_SOFTMAX_REFERENCE_ENGINE``,
         which worker processes inherit); default: the environment's.
+    peers : str or sequence of str
+        Other libraries to measure beside our methods: ``"all"`` or names of
+        :data:`stable_softmax.implementations.peers.PEERS`; those not
+        installed are skipped with a note (``skipped``).
+    implementations : sequence of str
+        Users' implementations, ``"function=package.module:attribute"``
+        (see :func:`stable_softmax.accuracy.compare.resolve`).
+    special_values, costs : bool
+        Also evaluate every implementation on the special values, and time
+        it against a copy of the same array (:mod:`.cost`).
     command : str
         The command line recorded in the report's header.
+    skipped : tuple of str
+        Filled by :func:`check`: one line per peer that is not installed.
     """
 
     grid: str | Grid = "quick"
@@ -104,7 +116,12 @@ class ReportConfig:
     cluster: str | None = None
     scheduler: str | None = None
     reference_engine: str | None = None
+    peers: str | Sequence[str] = ()
+    implementations: Sequence[str] = ()
+    special_values: bool = True
+    costs: bool = True
     command: str = "stable_softmax.accuracy.report.build_report"
+    skipped: tuple[str, ...] = ()
 
 
 def _names(field_name: str, given: Sequence[str] | None, valid: Sequence[str]) -> tuple:
@@ -180,10 +197,17 @@ def check(config: ReportConfig) -> ReportConfig:
             "reference_engine",
             f"unknown {config.reference_engine!r}; choose from {', '.join(ENGINES)}",
         )
+    try:
+        functions, skipped = compare.resolve(
+            _functions(config.functions), config.peers, config.implementations
+        )
+    except compare.ResolveError as err:
+        raise ConfigError(err.field, err.message) from None
     resolved = dataclasses.replace(
         config,
         grid=grid,
-        functions=_functions(config.functions),
+        functions=functions,
+        skipped=tuple(skipped),
         dtypes=_names("dtypes", config.dtypes, DTYPES),
         families=_names("families", config.families, list(FAMILIES)),
     )
@@ -236,6 +260,9 @@ class ReportDocument:
     recommendations: list[dict]
     thresholds: list[dict]
     course: dict
+    special_values: list[dict] = field(default_factory=list)
+    costs: list[dict] = field(default_factory=list)
+    cost_recommendations: list[dict] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
 
     @property
@@ -255,6 +282,9 @@ class ReportDocument:
             "recommendations": self.recommendations,
             "thresholds": self.thresholds,
             "course": self.course,
+            "special_values": self.special_values,
+            "costs": self.costs,
+            "cost_recommendations": self.cost_recommendations,
             "plots": list(self.plots),
             "record_fields": list(RECORD_FIELDS),
             "records": self.records,
@@ -267,12 +297,14 @@ def assemble(
     threshold_table: Sequence[thresholds.Threshold] = (),
     course: dict | None = None,
     run: Mapping | None = None,
+    extras: Mapping | None = None,
 ) -> ReportDocument:
     """The document of ``records`` (pure: summarises and ranks, runs nothing).
 
     ``run`` holds what only a run knows (``workers``, ``executor``,
     ``wall_seconds``, ``reference_engine_stats``); missing keys default to an
-    unknown run.
+    unknown run. ``extras`` holds the special-value rows and the costs
+    (:func:`.compare.extras`); the cost recommendations are derived here.
     """
     config = check(config)
     run = dict(run or {})
@@ -290,19 +322,38 @@ def assemble(
         "reference_elements": sum(group_cost(g) for g in group_cells(_cells(config))),
         "wall_seconds": run.get("wall_seconds", 0.0),
         "reference_engine": engine,
+        "implementations": compare.versions(config.functions),
+        "skipped": list(config.skipped),
     }
     if run.get("reference_engine_stats"):
         header["reference_engine_stats"] = run["reference_engine_stats"]
     summary = summarize(records)
+    extras = dict(extras or {})
+    costs = list(extras.get("costs", []))
     return ReportDocument(
         config=config,
         header=header,
         records=records,
         summary=summary,
         recommendations=recommend(summary),
-        thresholds=[t.as_dict() for t in threshold_table],
+        thresholds=[
+            {
+                **t.as_dict(),
+                "overflow_hex": _hex(t.overflow, t.dtype),
+                "underflow_hex": _hex(t.underflow, t.dtype),
+            }
+            for t in threshold_table
+        ],
         course=course if course is not None else {"examples": [], "hardmax": []},
+        special_values=list(extras.get("special_values", [])),
+        costs=costs,
+        cost_recommendations=cost.recommend_by_cost(records, costs) if costs else [],
     )
+
+
+def _hex(value: float | None, dtype: str) -> str | None:
+    """The exact hex form of a threshold for ``report.json`` (None: no failure found)."""
+    return None if value is None else thresholds.fmt_hex(value, dtype)
 
 
 def _say(stream: TextIO | None, text: str) -> None:
@@ -332,6 +383,8 @@ def build_report(config: ReportConfig, *, stream: TextIO | None = None) -> Repor
         the on-disk cache, so running again resumes.
     """
     config = check(config)
+    for note in config.skipped:
+        _say(stream, note)
     cells = _cells(config)
     total = sum(group_cost(g) for g in group_cells(cells))
     start = time.monotonic()
@@ -350,9 +403,14 @@ def build_report(config: ReportConfig, *, stream: TextIO | None = None) -> Repor
             config.functions, config.dtypes, config.grid.threshold_betas
         )
         course = course_checks()
+    if config.special_values or config.costs:
+        _say(stream, "special values, cost against a copy ...")
+    found = compare.extras(
+        config.functions, config.dtypes, special=config.special_values, costs=config.costs
+    )
     run["wall_seconds"] = time.monotonic() - start
     run["reference_engine_stats"] = tally.as_dict()
-    return assemble(config, records, table, course, run)
+    return assemble(config, records, table, course, run, found)
 
 
 def _sweep(

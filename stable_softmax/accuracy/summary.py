@@ -74,6 +74,8 @@ def summarize(records: list[dict]) -> list[dict]:
                 "worst_bits": float(metrics.bits_of_error(max(ulps))) if ulps else None,
                 "median_ulp": statistics.median(medians) if medians else None,
                 "overflow": _mean([r["overflow"] for r in recs]),
+                "overflow_inf": _mean([r.get("overflow_inf") or 0.0 for r in recs]),
+                "overflow_nan": _mean([r.get("overflow_nan") or 0.0 for r in recs]),
                 "underflow": _mean([r["underflow"] for r in recs]),
                 "nan": _mean([r["nan"] for r in recs]),
                 "cells_failing": sum(
