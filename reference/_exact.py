@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a change could alter any stored result; part of cache keys.
-STRATEGY_VERSION = "1"
+STRATEGY_VERSION = "2"  # 2: -0 for a log_softmax maximum that rounds to zero
 
 #: Working precision (bits) beyond which :class:`PrecisionLimitError` is raised.
 MAX_PRECISION = 10_000
@@ -218,7 +218,13 @@ def _softmax_other(row: _Row, lev: dict, j: int) -> float | None:
 def _log_softmax_max(row: _Row, lev: dict) -> float | None:
     v = libmp.mpf_neg(lev["s"])
     if row.k == 1:
-        return round_within(v, lev["s_rel"], row.fmt)
+        y = round_within(v, lev["s_rel"], row.fmt)
+        # With another finite term, R > 0 and the exact value -log1p(R) is < 0, so
+        # a result that rounds to zero is -0, also when a loose bound on R lets the
+        # error interval reach past 0 (huge beta * gap: R far below any subnormal).
+        if y == 0 and row.others:
+            return -0.0
+        return y
     return round_within(v, lev["ds"] + 1, row.fmt)  # |S| >= ln 2 > 1/2
 
 

@@ -345,3 +345,17 @@ def test_rows_the_fast_step_decides_are_not_cached():
     assert reference.cache_info()["entries"] == before
     reference.softmax(x * 1.0001, engine="mpmath")
     assert reference.cache_info()["entries"] == before + 3
+
+
+def test_log_softmax_of_a_far_maximum_rounds_to_negative_zero():
+    # -log1p(R) with R > 0 is negative, so when it rounds to zero it is -0. With
+    # c * gap ~ 4e41 (beta 1e4, base 10) the mpmath path's bound on R was loose
+    # enough to reach past 0 in rows of 1025 and it returned +0, while the fast
+    # step returned -0 (found by scripts/check_reference_fast.py at 1.4e7 elements).
+    x = np.full(1025, -1e37)
+    x[0], x[1] = 9.735617488598251e37, 9.31828404e37
+    for engine in ("auto", "mpmath"):
+        y = reference.log_softmax(x, beta=1e4, base=10.0, dtype="float32", engine=engine)
+        assert y[0] == 0 and np.signbit(y[0]), engine
+    # a lone element has no other term: exactly +0
+    assert not np.signbit(reference.log_softmax(np.array([5.0]), engine="mpmath")[0])
