@@ -172,7 +172,9 @@ HOW_TO_READ = [
     "'inf/NaN' line instead.",
     "- Implementations: our methods (`naive` is the deliberately unguarded control), "
     "peers (other libraries, versions in the header) and yours (`module:function`). Each "
-    "has one colour and marker in every plot.",
+    "has one colour and marker in every plot. Peers and yours have no `beta`/`base`: they "
+    "receive `beta * x` rounded to the dtype, as their users write it, so at large beta "
+    "their error includes that rounding (our methods apply beta inside the kernel).",
     "- *Recommendations* rank by failures first, then accuracy; *Accuracy against cost* "
     "gives the cheapest implementation within k ULP, with its cost as a multiple of "
     "a plain copy of the same array.",
