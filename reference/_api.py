@@ -9,7 +9,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from . import _cache, _exact, _weighted
+from . import _cache, _engine, _exact, _weighted
 from ._rounding import FORMATS, format_of
 
 try:
@@ -68,6 +68,11 @@ _PARAMS = """
         means the input's format (float64 for integers and booleans).
         Overflow follows the format's rule: ``inf``, NaN (float8_e4m3fn) or
         saturation.
+    engine : {None, "auto", "mpmath"}, optional
+        "auto": a double-double first step with proven error bounds decides
+        each row it can (float32 and float64 targets), the rest goes to
+        mpmath; "mpmath": mpmath for every row.  Same bits either way.
+        None: ``$STABLE_SOFTMAX_REFERENCE_ENGINE``, else "auto".
 """
 
 
@@ -190,25 +195,45 @@ def _compute_row(kind: str, row: np.ndarray, scale, scale_key, fmt) -> np.ndarra
     )
 
 
-def _run(kind, x, axis, beta, base, dtype, keepdims=False):
+def _solve_rows(kind, rows, scale, scale_key, fmt, engine) -> np.ndarray:
+    """Every row's result (one column for logsumexp): the fast step where it
+    decides, the cached mpmath path for the other rows.
+    """
+    width = 1 if kind == "logsumexp" else rows.shape[1]
+    if engine == "auto" and rows.size:
+        from . import _fast  # Numba: imported at the first fast call only
+
+        with _engine.Timer() as t:
+            out, good = _fast.fast_rows(kind, rows, scale, fmt)
+        _engine.count("fast", int(good.sum()) * width, t.seconds)
+    else:
+        out = np.empty((rows.shape[0], width), dtype=fmt.dtype)
+        good = np.zeros(rows.shape[0], dtype=np.bool_)
+    todo = np.flatnonzero(~good)
+    if todo.size:
+        with _engine.Timer() as t:
+            for i in todo:
+                out[i] = _compute_row(kind, rows[i], scale, scale_key, fmt)
+        _engine.count("mpmath", todo.size * width, t.seconds)
+    return out
+
+
+def _run(kind, x, axis, beta, base, dtype, keepdims=False, engine=None):
+    engine = _engine.resolve(engine)
     values, fmt = _target_and_values(x, dtype)
     scale, scale_key = _scale(beta, base)
     axes = _axes(axis, values.ndim)
     rows, perm, lead, moved_shape = _to_rows(values, axes)
+    solved = _solve_rows(kind, rows, scale, scale_key, fmt, engine)
     if kind == "logsumexp":
-        out = np.empty(rows.shape[0], dtype=fmt.dtype)
-        for i, row in enumerate(rows):
-            out[i] = _compute_row(kind, row, scale, scale_key, fmt)[0]
+        out = solved[:, 0]
         if keepdims:
             shape = tuple(1 if i in axes else s for i, s in enumerate(values.shape))
         else:
             shape = lead
         out = out.reshape(shape)
         return out[()] if out.ndim == 0 else out
-    out = np.empty(rows.shape, dtype=fmt.dtype)
-    for i, row in enumerate(rows):
-        out[i] = _compute_row(kind, row, scale, scale_key, fmt)
-    return np.transpose(out.reshape(moved_shape), np.argsort(perm))
+    return np.transpose(solved.reshape(moved_shape), np.argsort(perm))
 
 
 def softmax(
@@ -219,8 +244,9 @@ def softmax(
     base: float | None = None,
     dtype: Any = None,
     where: Any = None,
+    engine: str | None = None,
 ) -> np.ndarray:
-    return _run("softmax", _weighted.exclude(x, where), axis, beta, base, dtype)
+    return _run("softmax", _weighted.exclude(x, where), axis, beta, base, dtype, engine=engine)
 
 
 def log_softmax(
@@ -231,8 +257,9 @@ def log_softmax(
     base: float | None = None,
     dtype: Any = None,
     where: Any = None,
+    engine: str | None = None,
 ) -> np.ndarray:
-    return _run("log_softmax", _weighted.exclude(x, where), axis, beta, base, dtype)
+    return _run("log_softmax", _weighted.exclude(x, where), axis, beta, base, dtype, engine=engine)
 
 
 def logsumexp(
@@ -246,9 +273,11 @@ def logsumexp(
     b: Any = None,
     return_sign: bool = False,
     where: Any = None,
+    engine: str | None = None,
 ) -> np.ndarray | np.floating | tuple:
     x = _weighted.exclude(x, where)
     if b is not None or return_sign:
+        # Weighted sums always take the mpmath path (no fast first step for them).
         return _weighted.logsumexp(
             x,
             axis,
@@ -259,10 +288,10 @@ def logsumexp(
             dtype=dtype,
             keepdims=bool(keepdims),
         )
-    return _run("logsumexp", x, axis, beta, base, dtype, keepdims=bool(keepdims))
+    return _run("logsumexp", x, axis, beta, base, dtype, keepdims=bool(keepdims), engine=engine)
 
 
-def exp(x: Any, dtype: Any = None) -> np.ndarray | np.floating:
+def exp(x: Any, dtype: Any = None, *, engine: str | None = None) -> np.ndarray | np.floating:
     """Correctly rounded elementwise exponential.
 
     Parameters
@@ -274,6 +303,8 @@ def exp(x: Any, dtype: Any = None) -> np.ndarray | np.floating:
     dtype : None, str or dtype, optional
         Target format of the table; None means the input's format (float64
         for integers).
+    engine : {None, "auto", "mpmath"}, optional
+        As in :func:`softmax`.
 
     Returns
     -------
@@ -285,12 +316,36 @@ def exp(x: Any, dtype: Any = None) -> np.ndarray | np.floating:
 
     Notes
     -----
-    Each element costs one mpmath ``exp`` at about ``p + 32`` bits (more
-    only near a rounding midpoint): roughly 10 microseconds, so 1e5
-    elements take about a second.  Results are cached per call.
+    The fast step (``engine="auto"``) decides nearly every element with a
+    double-double exp of proven error (:mod:`reference._dd`).  Each element
+    it leaves costs one mpmath ``exp`` at about ``p + 32`` bits (more only
+    near a rounding midpoint): roughly 10 microseconds.  Those elements are
+    cached per call.
     """
+    engine = _engine.resolve(engine)
     values, fmt = _target_and_values(x, dtype)
     flat = np.ascontiguousarray(values).ravel()
+    if engine == "auto" and flat.size:
+        from . import _fast
+
+        with _engine.Timer() as t:
+            result, ok = _fast.exp_values(flat, fmt)
+        _engine.count("fast", int(ok.sum()), t.seconds)
+        todo = np.flatnonzero(~ok)
+        if todo.size:
+            with _engine.Timer() as t:
+                result[todo] = _exp_mpmath(flat[todo], fmt)
+            _engine.count("mpmath", todo.size, t.seconds)
+    else:
+        with _engine.Timer() as t:
+            result = _exp_mpmath(flat, fmt)
+        _engine.count("mpmath", flat.size, t.seconds)
+    result = result.reshape(values.shape)
+    return result[()] if result.ndim == 0 else result
+
+
+def _exp_mpmath(flat: np.ndarray, fmt) -> np.ndarray:
+    """Mpmath exp of ``flat`` through the on-disk cache (one entry per call)."""
     parts = {
         "function": "exp",
         "input_dtype": flat.dtype.str,
@@ -302,8 +357,7 @@ def exp(x: Any, dtype: Any = None) -> np.ndarray | np.floating:
     if result is None:
         result = _exact.exp_values(flat, fmt)
         _cache.store(key, result)
-    result = result.reshape(values.shape)
-    return result[()] if result.ndim == 0 else result
+    return result
 
 
 _COMMON_RETURNS = """

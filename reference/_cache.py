@@ -8,8 +8,20 @@ of the call only decide which values form the row, so they are not part of
 the key), ``beta``, ``base``, the target dtype, :data:`STRATEGY_VERSION`
 and ``mpmath.__version__``.  ``reference.exp`` caches per call instead.
 
+Only rows the fast first step (:mod:`reference._fast`) could not decide
+reach the cache: the others are recomputed faster than a file is read.
+
+Layout: ``cache_dir()/<version dir>/<2 hex>/<key>.ssref``, the version
+directory named after the entry format, :data:`~reference.STRATEGY_VERSION`
+and ``mpmath.__version__`` (e.g. ``v2-strategy1-mpmath1.4.1``).  The first
+time a process uses the cache, directories of other versions (and entries of
+the older flat layout) are deleted, with a one-line notice on stderr: a new
+mpmath never leaves the old results behind unseen.  :func:`cache_info` gives
+the size on disk.
+
 Entry file layout: ``MAGIC``, one JSON header line (key, versions, dtype,
-count, SHA-256 of the payload), then the payload (little-endian floats).
+count, encoding, SHA-256 of the stored payload), then the payload: the
+little-endian floats, zlib-compressed.
 Every field is checked on read; anything unexpected is a miss, and the
 recomputed result overwrites the entry.  Writes go to a temporary file in the
 same directory followed by :func:`os.replace`, so readers never see a partial
@@ -30,8 +42,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import sys
 import tempfile
 import warnings
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,6 +63,7 @@ __all__ = [
     "CacheMiss",
     "ReferenceCacheWarning",
     "cache_dir",
+    "cache_info",
     "clear_cache",
     "make_key",
     "load",
@@ -61,8 +77,12 @@ ENV_VAR = "STABLE_SOFTMAX_REFERENCE_CACHE"
 MAGIC = b"stable_softmax.reference\n"
 SUFFIX = ".ssref"
 _TMP_PREFIX = ".tmp-"
+#: Version of the entry format (2: zlib payload, version directories).
+LAYOUT = "2"
+_VERSION_PREFIX = "v"
 
 _warned: set[str] = set()
+_pruned: set[str] = set()
 _recorder: ContextVar[dict | None] = ContextVar("stable_softmax_reference_recorder", default=None)
 _lookup_only: ContextVar[bool] = ContextVar("stable_softmax_reference_lookup_only", default=False)
 
@@ -126,14 +146,19 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("stable_softmax")) / "reference"
 
 
-def clear_cache() -> int:
-    """Delete every cache entry (and stale temporary file); return how many."""
-    root = cache_dir()
+def _is_shard(path: Path) -> bool:
+    return path.is_dir() and len(path.name) == 2
+
+
+def _is_version_dir(path: Path) -> bool:
+    return path.is_dir() and path.name.startswith(_VERSION_PREFIX) and "-mpmath" in path.name
+
+
+def _clear_shards(parent: Path) -> int:
+    """Delete our files in the two-character shard directories of ``parent``."""
     removed = 0
-    if not root.is_dir():
-        return 0
-    for sub in root.iterdir():
-        if not (sub.is_dir() and len(sub.name) == 2):
+    for sub in parent.iterdir():
+        if not _is_shard(sub):
             continue
         for f in sub.iterdir():
             if f.name.endswith(SUFFIX) or f.name.startswith(_TMP_PREFIX):
@@ -146,9 +171,85 @@ def clear_cache() -> int:
     return removed
 
 
+def _remove_version_dir(path: Path) -> int:
+    removed = _clear_shards(path)
+    try:
+        path.rmdir()
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
+
+
+def clear_cache() -> int:
+    """Delete every cache entry of every version (and stale temporary file); return how many."""
+    root = cache_dir()
+    if not root.is_dir():
+        return 0
+    removed = _clear_shards(root)  # the flat layout of format 1
+    for sub in root.iterdir():
+        if _is_version_dir(sub):
+            removed += _remove_version_dir(sub)
+    return removed
+
+
+def cache_info() -> dict:
+    """Where the reference cache is and how much it holds.
+
+    Returns
+    -------
+    dict
+        ``{"path": str, "entries": int, "bytes": int, "stale_entries": int}``:
+        entries and bytes of every version; ``stale_entries`` are those of
+        other mpmath/strategy versions (deleted at the next use).
+    """
+    root = cache_dir()
+    entries = size = stale = 0
+    current = _version_dir().name
+    if root.is_dir():
+        for f in root.rglob("*" + SUFFIX):
+            try:
+                size += f.stat().st_size
+            except OSError:
+                continue
+            entries += 1
+            if f.parent.parent.name != current:
+                stale += 1
+    return {"path": str(root), "entries": entries, "bytes": size, "stale_entries": stale}
+
+
 def _versions() -> dict:
     # Looked up at call time so a changed version can never serve old entries.
     return {"strategy": _exact.STRATEGY_VERSION, "mpmath": mpmath.__version__}
+
+
+def _version_dir() -> Path:
+    v = _versions()
+    name = f"{_VERSION_PREFIX}{LAYOUT}-strategy{v['strategy']}-mpmath{v['mpmath']}"
+    return cache_dir() / name.replace(os.sep, "_")
+
+
+def _prune_once() -> None:
+    """At a process's first use of a version directory, delete the other versions' entries."""
+    current = _version_dir()
+    if str(current) in _pruned:
+        return
+    _pruned.add(str(current))
+    root = current.parent
+    try:
+        if not root.is_dir():
+            return
+        removed = _clear_shards(root)
+        for sub in root.iterdir():
+            if sub != current and _is_version_dir(sub):
+                removed += _remove_version_dir(sub)
+    except OSError:
+        return  # read-only or vanished: nothing to clean
+    if removed:
+        print(
+            f"stable_softmax: removed {removed} reference cache entries of other mpmath/strategy "
+            f"versions from {root}",
+            file=sys.stderr,
+        )
 
 
 def make_key(parts: dict, data: bytes) -> str:
@@ -161,7 +262,8 @@ def make_key(parts: dict, data: bytes) -> str:
 
 
 def _path(key: str) -> Path:
-    return cache_dir() / key[:2] / (key + SUFFIX)
+    _prune_once()
+    return _version_dir() / key[:2] / (key + SUFFIX)
 
 
 def load(key: str, dtype: np.dtype, count: int) -> np.ndarray | None:
@@ -188,15 +290,22 @@ def _read(key: str, dtype: np.dtype, count: int) -> np.ndarray | None:
         header = json.loads(blob[len(MAGIC) : header_end])
         payload = blob[header_end + 1 :]
         le = np.dtype(dtype).newbyteorder("<")
-        expected = {"key": key, **_versions(), "dtype": le.str, "count": count}
+        expected = {
+            "key": key,
+            **_versions(),
+            "dtype": le.str,
+            "count": count,
+            "encoding": "zlib",
+        }
         if any(header.get(k) != v for k, v in expected.items()):
-            return None
-        if len(payload) != count * le.itemsize:
             return None
         if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
             return None
-        return np.frombuffer(payload, dtype=le).astype(dtype)
-    except (OSError, ValueError, UnicodeDecodeError):
+        raw = zlib.decompress(payload)
+        if len(raw) != count * le.itemsize:
+            return None
+        return np.frombuffer(raw, dtype=le).astype(dtype)
+    except (OSError, ValueError, UnicodeDecodeError, zlib.error):
         return None
 
 
@@ -240,12 +349,13 @@ def store_entries(entries: Mapping[str, np.ndarray]) -> int:
 
 def _write(key: str, values: np.ndarray) -> None:
     le_values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
-    payload = le_values.tobytes()
+    payload = zlib.compress(le_values.tobytes(), 6)
     header = {
         "key": key,
         **_versions(),
         "dtype": le_values.dtype.str,
         "count": int(le_values.size),
+        "encoding": "zlib",
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
     blob = MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload

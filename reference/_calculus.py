@@ -133,7 +133,7 @@ def cross_entropy(
                 scale_key,
                 fmt,
                 1,
-                lambda: _soft_row(row, q, scale, fmt),
+                lambda row=row, q=q: _soft_row(row, q, scale, fmt),  # called at once
             )[0]
     out = out.reshape(layout.kept_shape)
     return out[()] if out.ndim == 0 else out
@@ -168,7 +168,7 @@ def cross_entropy_grad(
             scale_key,
             fmt,
             row.size,
-            lambda: _grad_row(row, w, kind == "hard", scale, fmt),
+            lambda row=row, w=w: _grad_row(row, w, kind == "hard", scale, fmt),  # called at once
         )
     return layout.restore(out)
 

@@ -143,8 +143,12 @@ def run_batch(rng, dtype, tally: Tally) -> int:
     for function in ("softmax", "log_softmax", "logsumexp"):
         for method in ss.METHODS[function]:
             name = f"{function}/{method}"
+            # guarded calls at once; the defaults only bind the loop variables explicitly
             y = guarded(
-                name, lambda: getattr(ss, function)(x, axis, method=method, beta=beta, base=base)
+                name,
+                lambda f=function, m=method: getattr(ss, f)(
+                    x, axis, method=m, beta=beta, base=base
+                ),
             )
             if y is None:
                 continue
@@ -216,7 +220,7 @@ def run_batch(rng, dtype, tally: Tally) -> int:
                 tally.bad("dtype/shape", "softmax_jacobian", str(J.shape))
         g = x  # upstream gradients with every special value in them
         for vjp, first in (("softmax_vjp", p), ("log_softmax_vjp", logp)):
-            out = guarded(vjp, lambda: getattr(ss, vjp)(first, g, axis))
+            out = guarded(vjp, lambda vjp=vjp, first=first: getattr(ss, vjp)(first, g, axis))
             if out is not None and (out.shape != x.shape or out.dtype != dtype):
                 tally.bad("dtype/shape", vjp, f"{out.dtype} {out.shape}")
     documented = ValueError  # negative probabilities are refused by name
@@ -265,8 +269,9 @@ def main() -> None:
     for (what, _), count in tally.counts.items():
         total[what] += count
     print(
-        f"inputs: {inputs:,} slices ({', '.join(f'{k} {v:,}' for k, v in per_dtype.items())}) in {batches:,} "
-        f"batches, through {len(names)} functions/methods; seed {args.seed}; {elapsed:.0f} s"
+        f"inputs: {inputs:,} slices ({', '.join(f'{k} {v:,}' for k, v in per_dtype.items())}) "
+        f"in {batches:,} batches, through {len(names)} functions/methods; "
+        f"seed {args.seed}; {elapsed:.0f} s"
     )
     labels = {
         "crash": "crashes",

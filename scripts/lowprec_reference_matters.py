@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     print(
         f"gaussian logits, sigma {args.sigma}, {args.rows} rows x n = {args.n}; errors in ULPs "
-        "of the storage format; online block {args.block}"
+        f"of the storage format; online block {args.block}"
     )
     print(
         "| storage/compute/accumulate | method | vs fp32 run: mean, max | "

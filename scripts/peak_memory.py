@@ -47,9 +47,10 @@ def main() -> None:
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
     extra = grown - out.nbytes
     print(
-        f"softmax {args.method} {args.dtype} {shape[0]}x{shape[1]}: input {x.nbytes / 2**20:.0f} MiB, "
-        f"output {out.nbytes / 2**20:.0f} MiB, peak grew by {grown / 2**20:.1f} MiB "
-        f"(beyond the output: {extra / 2**20:+.1f} MiB = {100 * extra / (x.nbytes + out.nbytes):+.2f}% of input + output)"
+        f"softmax {args.method} {args.dtype} {shape[0]}x{shape[1]}: "
+        f"input {x.nbytes / 2**20:.0f} MiB, output {out.nbytes / 2**20:.0f} MiB, "
+        f"peak grew by {grown / 2**20:.1f} MiB (beyond the output: {extra / 2**20:+.1f} MiB = "
+        f"{100 * extra / (x.nbytes + out.nbytes):+.2f}% of input + output)"
     )
 
 

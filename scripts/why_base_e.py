@@ -29,7 +29,8 @@ def _ln(base) -> float:
 
 def derivative_factor() -> None:
     print(
-        "1. d/dz of the cost -ln p_y for base a, divided by (p - onehot(y)), for z = [2, 4, 2, 1], y = 0"
+        "1. d/dz of the cost -ln p_y for base a, divided by (p - onehot(y)), "
+        "for z = [2, 4, 2, 1], y = 0"
     )
     print(f"   {'a':>4} {'ln a':>10} {'grad_y':>12} {'grad / (p - onehot)':>22}")
     for name, base in BASES:
@@ -37,7 +38,8 @@ def derivative_factor() -> None:
         p = ss.softmax(COURSE, base=base)
         ratio = grad / (p - np.eye(4)[0])
         print(
-            f"   {name:>4} {_ln(base):10.6f} {grad[0]:12.6f} {ratio.min():10.6f} .. {ratio.max():.6f}"
+            f"   {name:>4} {_ln(base):10.6f} {grad[0]:12.6f} "
+            f"{ratio.min():10.6f} .. {ratio.max():.6f}"
         )
     print()
 
@@ -59,7 +61,8 @@ def overflow_thresholds() -> None:
         print(f"   {name:>4} {cells[0]:10.2f} {cells[1]:10.2f}")
     methods = [m for m in ss.METHODS["softmax"] if m != "naive"]
     print(
-        "   naive at z = [1.001 * threshold, 0]; the other methods at that z, at [max float, 0] and [0, -max float]"
+        "   naive at z = [1.001 * threshold, 0]; the other methods at that z, "
+        "at [max float, 0] and [0, -max float]"
     )
     for dt in (np.float32, np.float64):
         for name, base in BASES:

@@ -43,7 +43,7 @@ def _pair(first, second, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray
 
 
 def _cross_entropy_inputs(logits, labels, axis, beta, base):
-    """Validated logits, scale ``c``, ``(rows, n)`` layout and labels of the cross-entropy functions."""
+    """Validated logits, scale ``c``, ``(rows, n)`` layout and labels of the cross-entropies."""
     arr = as_float_array(logits, "logits")
     ax = class_axis(axis, arr.ndim, "logits")
     c = scale_factor(beta, base, arr.dtype)

@@ -11,13 +11,22 @@ pass) and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ._argtypes import Parser, integer_at_least, names, positive_ints, seconds, shapes
+from .accuracy.grids import GRIDS, reference_elements
+
+if TYPE_CHECKING:
+    from .accuracy.report import ReportConfig
+
+_positive_int = integer_at_least(1, "a positive integer")
+_seed = integer_at_least(0, "a non-negative integer")
 
 DESCRIPTION = """\
 Softmax, log_softmax and logsumexp: fast kernels checked against a correctly
@@ -46,87 +55,14 @@ report.json, report.csv and PNG plots into --out.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: ``prog: error: message (see --help)``."""
-
-    def error(self, message: str):
-        text = " ".join(message.split())
-        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
-
-
-def _names(value: str) -> list[str]:
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, got {value!r}")
-    return names
-
-
-def _integer_at_least(minimum: int, what: str):
-    """An argparse type: an integer >= ``minimum``, described as ``what`` in the error."""
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            number = minimum - 1
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}")
-        return number
-
-    return parse
-
-
-_positive_int = _integer_at_least(1, "a positive integer")
-_seed = _integer_at_least(0, "a non-negative integer")
-
-
-def _positive_ints(value: str) -> tuple[int, ...]:
-    items = _names(value)
-    parse = _integer_at_least(1, "positive whole numbers such as 1,2")
-    try:
-        return tuple(parse(item) for item in items)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected positive whole numbers such as 1,2, got {value!r}"
-        ) from None
-
-
-def _shapes(value: str) -> tuple[tuple[int, int], ...]:
-    shapes = []
-    for item in _names(value):
-        parts = item.lower().split("x")
-        try:
-            shape = tuple(int(p) for p in parts)
-        except ValueError:
-            shape = ()
-        if len(shape) != 2 or min(shape) < 1:
-            raise argparse.ArgumentTypeError(
-                f"expected ROWSxN items with positive sizes such as 4096x1024, got {item!r}"
-            )
-        shapes.append(shape)
-    return tuple(shapes)
-
-
-def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not (math.isfinite(number) and number >= 0):
-        raise argparse.ArgumentTypeError(
-            f"expected a non-negative number of seconds such as 0.3, got {value!r}"
-        )
-    return number
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``stable-softmax`` and its subcommands."""
-    parser = _Parser(
+    parser = Parser(
         prog="stable-softmax",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
     demo = sub.add_parser(
         "demo",
         help="each softmax method at the edges of exp, beside the correctly rounded reference",
@@ -146,10 +82,15 @@ def _add_report(sub) -> None:
     )
     size = rep.add_mutually_exclusive_group()
     size.add_argument(
-        "--quick", action="store_true", help="the default grid: about a minute on 2 cores"
+        "--quick",
+        action="store_true",
+        help=f"the default grid ({reference_elements(GRIDS['quick']):,} reference elements)",
     )
     size.add_argument(
-        "--full", action="store_true", help="n up to 262144, beta to 1e6, all bases: 15-20 min"
+        "--full",
+        action="store_true",
+        help="n up to 262144, beta to 1e6, all bases "
+        f"({reference_elements(GRIDS['full']):,} reference elements)",
     )
     rep.add_argument(
         "--out",
@@ -160,22 +101,22 @@ def _add_report(sub) -> None:
     )
     rep.add_argument(
         "--dtypes",
-        type=_names,
+        type=names,
         metavar="LIST",
         help="comma-separated: float32,float64 (default both)",
     )
     rep.add_argument(
         "--functions",
-        type=_names,
+        type=names,
         metavar="LIST",
         help="comma-separated: softmax,log_softmax,logsumexp (default all)",
     )
     rep.add_argument(
-        "--methods", type=_names, metavar="LIST", help="comma-separated method names (default all)"
+        "--methods", type=names, metavar="LIST", help="comma-separated method names (default all)"
     )
     rep.add_argument(
         "--families",
-        type=_names,
+        type=names,
         metavar="LIST",
         help="comma-separated input families (default all)",
     )
@@ -210,7 +151,7 @@ def _add_report(sub) -> None:
     )
     rep.add_argument(
         "--peers",
-        type=_names,
+        type=names,
         metavar="LIST",
         default=(),
         help="other libraries to measure beside our methods: all, or comma-separated "
@@ -244,25 +185,25 @@ def _add_bench(sub) -> None:
     )
     bench.add_argument(
         "--shapes",
-        type=_shapes,
+        type=shapes,
         metavar="LIST",
         help="comma-separated ROWSxN (default 4096x1024,64x65536,4x4194304)",
     )
     bench.add_argument(
         "--dtypes",
-        type=_names,
+        type=names,
         metavar="LIST",
         help="comma-separated: float32,float64 (default both)",
     )
     bench.add_argument(
         "--threads",
-        type=_positive_ints,
+        type=positive_ints,
         metavar="LIST",
         help="comma-separated thread counts (default 1,2)",
     )
     bench.add_argument(
         "--budget",
-        type=_seconds,
+        type=seconds,
         default=0.3,
         metavar="SECONDS",
         help="time spent repeating each measurement (default 0.3)",
@@ -326,7 +267,9 @@ def _check_out(parser, out: Path) -> None:
         )
 
 
-def report_config(parser, args, argv: list[str]):
+def report_config(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]
+) -> ReportConfig:
     """The checked report configuration of ``args`` (exit 2 when an option is bad)."""
     from .accuracy import report
 

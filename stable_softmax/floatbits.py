@@ -6,7 +6,9 @@ float onto a signed integer line where neighbouring floats differ by 1 and both
 zeros map to 0; everything else here (ULP distance, neighbours, bisection on
 the float grid) is integer arithmetic on that line. It works for any format
 whose NumPy dtype is a sign-magnitude float of 1, 2, 4 or 8 bytes (float16,
-float32, float64 and the ``ml_dtypes`` formats such as bfloat16 or float8).
+float32, float64 and the ``ml_dtypes`` formats such as bfloat16 or float8),
+including formats narrower than their byte (float6, float4: the sign is the
+top bit of the format, not of the byte).
 NaN has no ordinal: callers handle NaN before mapping (see :func:`ulp_distance`).
 """
 
@@ -44,6 +46,18 @@ def _uint(dtype: np.dtype) -> type[np.unsignedinteger]:
     return _UINT_OF_SIZE[dtype.itemsize]
 
 
+def _sign_bit(dtype: np.dtype) -> np.uint64:
+    # ml_dtypes' finfo knows the width of sub-byte formats (float4_e2m1fn: 4 bits
+    # in a byte); NumPy's own formats fill their bytes.
+    dtype = np.dtype(dtype)
+    width = 8 * dtype.itemsize
+    if dtype.kind == "V" or dtype.itemsize == 1:
+        import ml_dtypes
+
+        width = int(ml_dtypes.finfo(dtype).bits)
+    return np.uint64(1) << np.uint64(width - 1)
+
+
 def bits_of(x) -> np.ndarray:
     """The bit patterns of ``x`` as unsigned integers of the same width."""
     arr = _contiguous(x)
@@ -65,7 +79,7 @@ def to_ordinal(x) -> np.ndarray:
     """
     arr = _contiguous(x)
     bits = arr.view(_uint(arr.dtype)).astype(np.uint64)
-    sign_bit = np.uint64(1) << np.uint64(8 * arr.dtype.itemsize - 1)
+    sign_bit = _sign_bit(arr.dtype)
     magnitude = (bits & (sign_bit - np.uint64(1))).astype(np.int64)
     return np.where(bits & sign_bit, -magnitude, magnitude)
 
@@ -74,7 +88,7 @@ def from_ordinal(ordinal, dtype) -> np.ndarray:
     """Inverse of :func:`to_ordinal` (ordinal 0 gives +0)."""
     dtype = np.dtype(dtype)
     o = np.asarray(ordinal, dtype=np.int64)
-    sign_bit = np.uint64(1) << np.uint64(8 * dtype.itemsize - 1)
+    sign_bit = _sign_bit(dtype)
     bits = np.where(o < 0, np.abs(o).astype(np.uint64) | sign_bit, o.astype(np.uint64))
     return from_bits(bits, dtype)
 

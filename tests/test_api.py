@@ -39,7 +39,8 @@ def _rows(dtype, n, rows=16, sigma=2.0, seed=0):
 def test_matches_scipy_on_finite_inputs(function, method, dtype, n):
     if (function, method, n) == ("log_softmax", "naive", 1):
         pytest.skip(
-            "exact result 0, naive error about u absolute: see test_naive_log_softmax_of_one_element"
+            "exact result 0, naive error about u absolute: "
+            "see test_naive_log_softmax_of_one_element"
         )
     x = _rows(dtype, n)
     got = getattr(ss, function)(x, method=method)

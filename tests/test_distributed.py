@@ -138,6 +138,7 @@ def test_the_local_sweep_does_not_import_dask(tmp_path):
 @pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
 def test_local_cluster_report_equals_the_serial_report(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sweep.GRIDS, "quick", TINY)
+    monkeypatch.setenv("STABLE_SOFTMAX_REFERENCE_ENGINE", "mpmath")  # only mpmath rows are cached
     monkeypatch.setenv(_cache.ENV_VAR, str(tmp_path / "dask-cache"))
     assert (
         cli.main([*ARGS, "--cluster", "local", "--workers", "2", "--out", str(tmp_path / "dask")])
@@ -176,6 +177,9 @@ def separate_caches(tmp_path_factory):
     root = tmp_path_factory.mktemp("caches")
     old = os.environ[_cache.ENV_VAR]
     os.environ[_cache.ENV_VAR] = str(root / "client")
+    # Only rows the reference's fast step leaves to mpmath are cached: make every row such a row.
+    old_engine = os.environ.pop("STABLE_SOFTMAX_REFERENCE_ENGINE", None)
+    os.environ["STABLE_SOFTMAX_REFERENCE_ENGINE"] = "mpmath"
     try:
         with distributed.DaskSweep(
             local_workers=1, env={_cache.ENV_VAR: str(root / "worker")}, dashboard_address=None
@@ -183,6 +187,9 @@ def separate_caches(tmp_path_factory):
             yield dask, root / "client", root / "worker"
     finally:
         os.environ[_cache.ENV_VAR] = old
+        os.environ.pop("STABLE_SOFTMAX_REFERENCE_ENGINE")
+        if old_engine is not None:
+            os.environ["STABLE_SOFTMAX_REFERENCE_ENGINE"] = old_engine
 
 
 def test_rows_travel_between_client_and_worker_caches(separate_caches):

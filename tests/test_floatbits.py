@@ -6,7 +6,15 @@ import pytest
 
 from stable_softmax import floatbits as fb
 
-FORMATS = [np.float16, np.float32, np.float64, ml_dtypes.bfloat16, ml_dtypes.float8_e5m2]
+FORMATS = [
+    np.float16,
+    np.float32,
+    np.float64,
+    ml_dtypes.bfloat16,
+    ml_dtypes.float8_e5m2,
+    ml_dtypes.float6_e2m3fn,  # 6 bits in a byte: the sign is bit 5
+    ml_dtypes.float4_e2m1fn,  # 4 bits in a byte: the sign is bit 3
+]
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -29,7 +37,7 @@ def test_ordinal_walk_visits_every_float_once(dtype):
     # consecutive ordinals (both zeros sharing 0).
     if np.dtype(dtype).itemsize > 2:
         pytest.skip("exhaustive only for narrow formats")
-    width = 8 * np.dtype(dtype).itemsize
+    width = int(ml_dtypes.finfo(dtype).bits)
     values = fb.from_bits(np.arange(2**width, dtype=np.uint64), dtype)
     with np.errstate(invalid="ignore"):
         values = values[~np.isnan(values.astype(np.float64))]
@@ -74,3 +82,11 @@ def test_first_true_finds_exp_overflow_threshold_float32():
     t = float(fb.from_ordinal(o, np.float32))
     assert 88.72 < t < 88.73
     assert fb.first_true(lambda o: False, 0, 10) is None
+
+
+def test_float4_ordinals_by_hand():
+    # float4_e2m1fn has the 8 magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 (OCP MX spec):
+    # -1 is 2 steps below 0 and 1 is 2 above, so they are 4 ULPs apart.
+    f4 = ml_dtypes.float4_e2m1fn
+    np.testing.assert_array_equal(fb.to_ordinal(np.array([-1.0, 1.0, 6.0], f4)), [-2, 2, 7])
+    assert fb.ulp_distance(np.array(-1.0, f4), np.array(1.0, f4)) == 4

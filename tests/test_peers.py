@@ -98,12 +98,17 @@ def test_peer_metadata():
 
 
 def test_resolve_skips_an_absent_peer_with_one_line(monkeypatch):
-    monkeypatch.setattr(peers, "installed", lambda name: name != "torch")
+    # torch made absent on top of whatever this machine lacks (CI has no jax):
+    # exactly one line per absent peer, one of them torch's.
+    really_installed = peers.installed
+    monkeypatch.setattr(peers, "installed", lambda name: name != "torch" and really_installed(name))
     ok, skipped = peers.resolve("all")
     assert "torch" not in ok and "textbook" in ok
-    assert len(skipped) == 1
-    assert skipped[0].startswith("torch: skipped") and peers.INSTALL_HINT in skipped[0]
-    assert "\n" not in skipped[0]
+    torch_lines = [line for line in skipped if line.startswith("torch:")]
+    assert len(torch_lines) == 1
+    assert torch_lines[0].startswith("torch: skipped") and peers.INSTALL_HINT in torch_lines[0]
+    assert all("\n" not in line for line in skipped)
+    assert len({line.split(":")[0] for line in skipped}) == len(skipped)
 
 
 def test_resolve_rejects_unknown_names():

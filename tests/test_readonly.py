@@ -48,7 +48,9 @@ def cases(ss, reference):
         "reference_softmax": reference.softmax(x64[:1]),
         "reference_logsumexp": reference.logsumexp(x32[:2]),
     }
-    return {k: (str(v.dtype), list(np.shape(v)), np.asarray(v).tobytes().hex()) for k, v in out.items()}
+    return {
+        k: (str(v.dtype), list(np.shape(v)), np.asarray(v).tobytes().hex()) for k, v in out.items()
+    }
 """
 
 _CHILD = textwrap.dedent(

@@ -135,13 +135,13 @@ def test_design_worked_example():
 
 @pytest.mark.parametrize("t", [np.float32, np.float64])
 def test_softmax_of_zero_and_ln2(t):
-    # Closed form: [1/(1+e^l), e^l/(1+e^l)] with l the float nearest ln 2.
-    l = t(math.log(2.0))
+    # Closed form: [1/(1+e^x), e^x/(1+e^x)] with x the float nearest ln 2.
+    ln2 = t(math.log(2.0))
     with mpmath.workprec(HIGH):
-        el = mpmath.exp(mpmath.mpf(float(l)))
+        el = mpmath.exp(mpmath.mpf(float(ln2)))
         closed = [1 / (1 + el), el / (1 + el)]
     same(
-        reference.softmax(np.array([0, l], dtype=t)),
+        reference.softmax(np.array([0, ln2], dtype=t)),
         np.array([nearest(v, t) for v in closed], dtype=t),
     )
 

@@ -14,6 +14,12 @@ from reference import _cache, _exact
 X = np.array([[0.5, -1.25, 3.0], [2.0, 2.0, -7.5]])
 
 
+@pytest.fixture(autouse=True)
+def _mpmath_engine(monkeypatch):
+    # Rows the fast step decides never reach the cache: these tests are about the mpmath rows.
+    monkeypatch.setenv("STABLE_SOFTMAX_REFERENCE_ENGINE", "mpmath")
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     """A fresh cache directory, and a counter of exact row evaluations."""
@@ -30,7 +36,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def entries(root: Path):
-    return sorted(root.glob("*/*" + _cache.SUFFIX))
+    return sorted(root.rglob("*" + _cache.SUFFIX))
 
 
 def forbid_evaluation(monkeypatch):
@@ -194,3 +200,37 @@ def test_exp_is_cached_per_call(cache, monkeypatch):
 
     monkeypatch.setattr(_exact, "exp_values", boom)
     np.testing.assert_array_equal(reference.exp(x), first)
+
+
+def test_entries_are_compressed_and_counted(cache):
+    root, _ = cache
+    assert reference.cache_info()["entries"] == 0
+    x = np.zeros((2, 4096))  # highly compressible results
+    x[1] = 1.0
+    reference.softmax(x)
+    info = reference.cache_info()
+    assert info["entries"] == 2 and info["path"] == str(root)
+    assert 0 < info["bytes"] < 2 * 4096 * 8 / 4  # zlib: far below the raw floats
+    assert info["stale_entries"] == 0
+    assert reference.clear_cache() == 2 and reference.cache_info()["entries"] == 0
+
+
+def test_other_versions_are_removed_at_first_use_with_a_notice(cache, monkeypatch, capsys):
+    root, _ = cache
+    reference.logsumexp(X)  # two entries under the current version
+    monkeypatch.setattr(mpmath, "__version__", mpmath.__version__ + ".post1")
+    assert reference.cache_info()["stale_entries"] == 2
+    capsys.readouterr()
+    reference.logsumexp(X[0])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "removed 2 reference cache entries" in err
+    info = reference.cache_info()
+    assert info["entries"] == 1 and info["stale_entries"] == 0
+    # the flat layout of the first cache format is stale too
+    old = root / "ab" / ("ab" + "0" * 62 + _cache.SUFFIX)
+    old.parent.mkdir()
+    old.write_bytes(_cache.MAGIC + b"{}\n")
+    monkeypatch.setattr(mpmath, "__version__", mpmath.__version__ + ".post2")
+    reference.logsumexp(X[1])
+    assert "removed 2 reference cache entries" in capsys.readouterr().err
+    assert not old.exists() and reference.cache_info()["entries"] == 1

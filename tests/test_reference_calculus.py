@@ -93,7 +93,7 @@ def test_gradient_is_the_derivative_of_the_cost(dtype):
         for i, y in enumerate([1, 3]):
             xs = [mpmath.mpf(float(v)) for v in x[i]]
 
-            def cost(*z):
+            def cost(*z, y=y):
                 return mpmath.log(mpmath.fsum(mpmath.exp(c * v) for v in z)) - c * z[y]
 
             for j in range(4):

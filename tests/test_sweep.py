@@ -191,3 +191,17 @@ def test_reference_failure_is_counted_not_fatal(monkeypatch):
     monkeypatch.setattr(reference, "softmax", flaky)
     record = run_cell(cell)
     assert record["ref_failed"] == 0.25 and record["elements"] == 3 * 16
+
+
+def test_quick_grid_size_by_hand():
+    from stable_softmax.accuracy.grids import GRIDS, points, reference_elements
+
+    quick = GRIDS["quick"]
+    # scale-n 5 families x 4 n x 5 scales = 100; beta 3 x 2 scales x 7 betas = 42; base 2 x 2 betas
+    # x 5 bases = 20, of which the 4 at base e repeat beta's points; edges 2; llm 2
+    assert len(list(points(quick))) == 100 + 42 + (20 - 4) + 2 + 2 == 162
+    # elements per point: rows = max(1, 1024 // n), so n = 4096 is one row of 4096
+    per_function_dtype = (
+        5 * 5 * (3 * 1024 + 4096) + 42 * 1024 + 16 * 1024 + 2 * (1536 // 64) * 64 + 2 * 32768
+    )
+    assert reference_elements(quick) == 6 * per_function_dtype == 1_843_200

@@ -28,7 +28,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
-__all__ = ["BASES", "DTYPES", "GRIDS", "Block", "Grid", "Point", "points"]
+__all__ = ["BASES", "DTYPES", "GRIDS", "Block", "Grid", "Point", "points", "reference_elements"]
 
 DTYPES = ("float32", "float64")
 BASES = (2.0, math.e, 3.0, 4.0, 10.0)
@@ -114,6 +114,11 @@ def points(
             if point not in seen:
                 seen.add(point)
                 yield point
+
+
+def reference_elements(grid: Grid, dtypes: int = len(DTYPES), functions: int = 3) -> int:
+    """Reference elements of ``grid``: each point's ``rows * n`` per dtype and function."""
+    return sum(p.rows * p.n for p in points(grid)) * dtypes * functions
 
 
 _SHAPES = ("gaussian", "uniform", "spike", "ties", "spread")

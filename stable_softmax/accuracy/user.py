@@ -181,7 +181,7 @@ class Measurement:
 
     def summary(self) -> list[dict]:
         """One row per function x implementation x dtype (:func:`.report.summarize`)."""
-        from .report import summarize
+        from .summary import summarize
 
         return summarize(self.records)
 

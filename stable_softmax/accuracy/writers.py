@@ -10,7 +10,7 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .markdown import render_markdown
 from .measure import RECORD_FIELDS
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["jsonable", "write_csv", "write_report"]
 
 
-def jsonable(value):
+def jsonable(value: Any) -> Any:
     """``value`` with non-finite floats spelled for strict JSON (NaN: None, inf: ``"inf"``)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")

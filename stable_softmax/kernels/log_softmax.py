@@ -204,16 +204,58 @@ def log_softmax_row(x, out, c, method, c_lo=0.0):
 
 @kernel
 def log_softmax_rows(x, out, c, method, c_lo=0.0, threads=0):
-    """Every row of a ``(rows, n)`` array on the calling thread."""
-    for r in range(x.shape[0]):
-        log_softmax_row(x[r], out[r], c, method, c_lo)
+    """Every row of a ``(rows, n)`` array on the calling thread.
+
+    The branch on ``method`` is taken once, outside the row loop (see
+    :func:`.softmax.softmax_rows`).
+    """
+    if method == SHIFTED:
+        for r in range(x.shape[0]):
+            log_softmax_shifted_row(x[r], out[r], c)
+    elif method == NAIVE:
+        for r in range(x.shape[0]):
+            log_softmax_naive_row(x[r], out[r], c)
+    elif method == LSE:
+        for r in range(x.shape[0]):
+            log_softmax_lse_row(x[r], out[r], c)
+    elif method == LOG1P:
+        for r in range(x.shape[0]):
+            log_softmax_log1p_row(x[r], out[r], c)
+    elif method == ONLINE:
+        for r in range(x.shape[0]):
+            log_softmax_online_row(x[r], out[r], c)
+    elif method == ACCURATE:
+        for r in range(x.shape[0]):
+            log_softmax_accurate_row(x[r], out[r], c, c_lo)
+    else:
+        raise ValueError("log_softmax_rows: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel(parallel=True)
 def log_softmax_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
-    """Every row of a ``(rows, n)`` array, rows spread over threads."""
-    for r in prange(x.shape[0]):
-        log_softmax_row(x[r], out[r], c, method, c_lo)
+    """Every row of a ``(rows, n)`` array, rows spread over threads (one ``prange`` per method)."""
+    if method == SHIFTED:
+        for r in prange(x.shape[0]):
+            log_softmax_shifted_row(x[r], out[r], c)
+    elif method == NAIVE:
+        for r in prange(x.shape[0]):
+            log_softmax_naive_row(x[r], out[r], c)
+    elif method == LSE:
+        for r in prange(x.shape[0]):
+            log_softmax_lse_row(x[r], out[r], c)
+    elif method == LOG1P:
+        for r in prange(x.shape[0]):
+            log_softmax_log1p_row(x[r], out[r], c)
+    elif method == ONLINE:
+        for r in prange(x.shape[0]):
+            log_softmax_online_row(x[r], out[r], c)
+    elif method == ACCURATE:
+        for r in prange(x.shape[0]):
+            log_softmax_accurate_row(x[r], out[r], c, c_lo)
+    else:
+        raise ValueError(
+            "log_softmax_rows_parallel: unknown method id (see stable_softmax.jit.METHOD_IDS)"
+        )
 
 
 @kernel

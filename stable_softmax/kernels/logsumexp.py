@@ -115,16 +115,46 @@ def logsumexp_row(x, c, method, c_lo=0.0):
 
 @kernel
 def logsumexp_rows(x, out, c, method, c_lo=0.0, threads=0):
-    """``out[r] = lse(x[r])`` for every row of a ``(rows, n)`` array on the calling thread."""
-    for r in range(x.shape[0]):
-        out[r] = logsumexp_row(x[r], c, method, c_lo)
+    """``out[r] = lse(x[r])`` for every row of a ``(rows, n)`` array on the calling thread.
+
+    The branch on ``method`` is taken once, outside the row loop (see
+    :func:`.softmax.softmax_rows`).
+    """
+    if method == SHIFTED:
+        for r in range(x.shape[0]):
+            out[r] = logsumexp_shifted_row(x[r], c)
+    elif method == NAIVE:
+        for r in range(x.shape[0]):
+            out[r] = logsumexp_naive_row(x[r], c)
+    elif method == LOG1P:
+        for r in range(x.shape[0]):
+            out[r] = logsumexp_log1p_row(x[r], c)
+    elif method == ACCURATE:
+        for r in range(x.shape[0]):
+            out[r] = logsumexp_accurate_row(x[r], c, c_lo)
+    else:
+        raise ValueError("logsumexp_rows: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel(parallel=True)
 def logsumexp_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
-    """``out[r] = lse(x[r])`` for every row, rows spread over threads."""
-    for r in prange(x.shape[0]):
-        out[r] = logsumexp_row(x[r], c, method, c_lo)
+    """``out[r] = lse(x[r])`` for every row, rows spread over threads (a ``prange`` per method)."""
+    if method == SHIFTED:
+        for r in prange(x.shape[0]):
+            out[r] = logsumexp_shifted_row(x[r], c)
+    elif method == NAIVE:
+        for r in prange(x.shape[0]):
+            out[r] = logsumexp_naive_row(x[r], c)
+    elif method == LOG1P:
+        for r in prange(x.shape[0]):
+            out[r] = logsumexp_log1p_row(x[r], c)
+    elif method == ACCURATE:
+        for r in prange(x.shape[0]):
+            out[r] = logsumexp_accurate_row(x[r], c, c_lo)
+    else:
+        raise ValueError(
+            "logsumexp_rows_parallel: unknown method id (see stable_softmax.jit.METHOD_IDS)"
+        )
 
 
 @kernel

@@ -193,26 +193,56 @@ def softmax_row(x, out, c, method, c_lo=0.0):
 
 @kernel
 def softmax_rows(x, out, c, method, c_lo=0.0, threads=0):
-    """Every row of a ``(rows, n)`` array on the calling thread."""
-    if method == ACCURATE:  # one scratch for all rows
+    """Every row of a ``(rows, n)`` array on the calling thread.
+
+    The branch on ``method`` is taken once, outside the row loop: each method
+    has its own loop with only its row kernel inlined, instead of one loop
+    holding every method's code (measured faster; ``docs/bench-2026-12-02.md``).
+    """
+    if method == SHIFTED:
+        for r in range(x.shape[0]):
+            softmax_shifted_row(x[r], out[r], c)
+    elif method == NAIVE:
+        for r in range(x.shape[0]):
+            softmax_naive_row(x[r], out[r], c)
+    elif method == LSE:
+        for r in range(x.shape[0]):
+            softmax_lse_row(x[r], out[r], c)
+    elif method == ONLINE:
+        for r in range(x.shape[0]):
+            softmax_online_row(x[r], out[r], c)
+    elif method == ACCURATE:  # one scratch for all rows
         softmax_accurate_rows(x, out, np.float64(c), np.float64(c_lo))
-        return
-    for r in range(x.shape[0]):
-        softmax_row(x[r], out[r], c, method)
+    else:
+        raise ValueError("softmax_rows: unknown method id (see stable_softmax.jit.METHOD_IDS)")
 
 
 @kernel(parallel=True)
 def softmax_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
     """Every row of a ``(rows, n)`` array, rows spread over threads.
 
-    ``threads``: how many chunks of rows ``ACCURATE`` makes, one scratch each
-    (pass ``numba.get_num_threads()``; 0 makes one chunk per row).
+    One ``prange`` loop per method, as in :func:`softmax_rows`. ``threads``:
+    how many chunks of rows ``ACCURATE`` makes, one scratch each (pass
+    ``numba.get_num_threads()``; 0 makes one chunk per row).
     """
-    if method == ACCURATE:  # one scratch per chunk
+    if method == SHIFTED:
+        for r in prange(x.shape[0]):
+            softmax_shifted_row(x[r], out[r], c)
+    elif method == NAIVE:
+        for r in prange(x.shape[0]):
+            softmax_naive_row(x[r], out[r], c)
+    elif method == LSE:
+        for r in prange(x.shape[0]):
+            softmax_lse_row(x[r], out[r], c)
+    elif method == ONLINE:
+        for r in prange(x.shape[0]):
+            softmax_online_row(x[r], out[r], c)
+    elif method == ACCURATE:  # one scratch per chunk
         softmax_accurate_rows_parallel(x, out, np.float64(c), np.float64(c_lo), threads)
-        return
-    for r in prange(x.shape[0]):
-        softmax_row(x[r], out[r], c, method)
+    else:
+        raise ValueError(
+            "softmax_rows_parallel: unknown method id (see stable_softmax.jit.METHOD_IDS)"
+        )
 
 
 @kernel
