@@ -27,8 +27,6 @@ import math
 
 import numpy as np
 from mpmath import libmp, mp, mpf
-from numba import types
-from numba.extending import intrinsic
 
 from stable_softmax.kernels._options import kernel
 
@@ -46,39 +44,9 @@ EXP_ZERO_BELOW = -745.2
 EXP_MAX = 709.7
 
 
-@intrinsic
-def fma(typingctx, a, b, c):
-    """``a * b + c`` rounded once (``llvm.fma``)."""
-    if not (a == b == c == types.float64):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return types.float64(types.float64, types.float64, types.float64), codegen
-
-
-@kernel
-def two_sum(a, b):
-    """``s + e = a + b`` exactly, ``s = fl(a + b)`` (Knuth; no overflow)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@kernel
-def fast_two_sum(a, b):
-    """:func:`two_sum` when ``|a| >= |b|`` or ``a = 0`` (Dekker)."""
-    s = a + b
-    return s, b - (s - a)
-
-
-@kernel
-def two_prod(a, b):
-    """``p + e = a b`` exactly (FMA), barring underflow of ``e``."""
-    p = a * b
-    return p, fma(a, b, -p)
-
+# The error-free transformations (and llvm.fma) are the package's own, inlined at
+# the Numba IR level: one definition for the kernels and the reference.
+from stable_softmax.kernels.accurate_dd import fast_two_sum, fma, two_prod, two_sum  # noqa: E402
 
 # --------------------------------------------------------------------------
 # exp
