@@ -238,6 +238,10 @@ def engine_lines(doc: dict) -> list[str]:
 
 def render_markdown(doc: dict) -> str:
     """The whole ``report.md``."""
+    from .lowprec_markdown import lowprec_lines, render_lowprec_only  # it imports _table from here
+
+    if not doc["dtypes"]:
+        return render_lowprec_only(doc)
     grid = doc["grid"]
     bad = failed(doc["records"])
     executor = f" ({doc['executor']})" if doc.get("executor") else ""
@@ -299,6 +303,7 @@ def render_markdown(doc: dict) -> str:
         *course_lines(doc),
         "",
     ]
+    lines += lowprec_lines(doc)
     lines += special_value_lines(doc)
     lines += cost_lines(doc)
     if doc["plots"]:
