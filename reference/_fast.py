@@ -412,14 +412,21 @@ def evaluate(kind: str, rows: np.ndarray, c: tuple[float, float], fmt):
 
 
 def supported(fmt) -> bool:
-    """Whether the first step serves target ``fmt``: float32 and float64 for now.
+    """Whether the first step serves target ``fmt``.
 
-    :func:`reference._dd.decide` handles any IEEE format with ``p <= 53``
-    (``inf`` on overflow, signed zeros: float16, bfloat16, float8_e5m2 too),
-    but only float32 and float64 targets are checked against the mpmath path
-    end to end; the others go to mpmath.
+    float32, float64, and the narrow formats with ``p <= 24`` whose overflow
+    is inf or, for ``fn`` formats (float8_e4m3fn), NaN: :func:`reference._dd.decide`
+    rounds in any format ``(p, emin, emax)`` with signed zeros, and returns
+    inf for values at or past ``2^(emax+1)``; the conversion to the target
+    dtype then applies the format's overflow rule (an ``fn`` format's values
+    rounding above ``largest`` become NaN there; the midpoint itself is a
+    rounding boundary, which the test refuses). Checked bit for bit against
+    the mpmath path in ``tests/test_reference_fast_narrow.py``. Formats without
+    ``-0`` (fnuz) or without NaN (saturating) go to mpmath.
     """
-    return fmt.name in ("float32", "float64")
+    if fmt.name in ("float32", "float64"):
+        return True
+    return fmt.precision <= 24 and fmt.nan in ("ieee", "top")
 
 
 def fast_rows(kind: str, x: np.ndarray, scale, fmt):
@@ -436,8 +443,19 @@ def fast_rows(kind: str, x: np.ndarray, scale, fmt):
     yh, yl, y3, err, sc, good = evaluate(kind, x, c, fmt)
     out = np.zeros((nr, width))
     _decide_rows(KINDS[kind], yh, yl, y3, err, sc, good, out, fmt.precision, fmt.emin, fmt.emax)
+    return _to_format(out, fmt), good
+
+
+def _to_format(out: np.ndarray, fmt) -> np.ndarray:
+    """Values rounded on the format's grid (inf past it) into ``fmt.dtype``, overflow by its rule.
+
+    For formats whose overflow is NaN, the NaN is the positive one, as the
+    mpmath path returns it (``ml_dtypes`` would keep the sign: ``-NaN``).
+    """
+    if fmt.overflow == "nan":
+        out = np.where(np.abs(out) > fmt.largest, np.nan, out)
     with np.errstate(over="ignore"):
-        return out.astype(fmt.dtype), good
+        return out.astype(fmt.dtype)
 
 
 def exp_values(flat: np.ndarray, fmt):
@@ -447,5 +465,4 @@ def exp_values(flat: np.ndarray, fmt):
     ok = np.zeros(x.size, dtype=np.bool_)
     if supported(fmt):
         _exp_values(x, out, ok, fmt.precision, fmt.emin, fmt.emax)
-    with np.errstate(over="ignore"):
-        return out.astype(fmt.dtype), ok
+    return _to_format(out, fmt), ok
