@@ -13,6 +13,7 @@ import reference
 from stable_softmax import cli
 from stable_softmax.accuracy import lowprec_report as lr
 from stable_softmax.accuracy import report
+from stable_softmax.accuracy.grids import Block, Grid
 from stable_softmax.accuracy.lowprec_thresholds import format_thresholds, target_thresholds
 from stable_softmax.accuracy.pipelines import (
     PipelineError,
@@ -240,10 +241,32 @@ def test_small_end_to_end_report_with_float16_and_a_pipeline(tmp_path, capsys):
     assert "| float16 | 11 | -14 | 15 | 65504 | inf | 2^-11 | 11.0901107 |" in md
 
 
-def test_mixed_dtypes_keep_the_main_sweep_and_add_the_section():
+def test_mixed_dtypes_keep_the_main_sweep_and_add_the_section(tmp_path, monkeypatch):
     config = report.check(
         report.ReportConfig(dtypes=("float32", "bfloat16"), pipelines=("float16:float32",))
     )
     assert config.dtypes == ("float32",) and config.low_dtypes == ("bfloat16",)
     assert config.pipelines == ("float16:float32",)
     assert report.check(config) == config  # checking twice changes nothing
+    tiny = Grid("tiny", (Block("b", ("gaussian",), (8,), (1.0,), elements=16),), (1.0,))
+    small = lr.LowGrid("quick", ("gaussian",), (8,), 1.0, (1.0,), 8, 16, 2, 8)
+    monkeypatch.setitem(lr.LOW_GRIDS, "quick", small)
+    doc = report.build_report(
+        report.ReportConfig(
+            grid=tiny,
+            dtypes=("float32", "bfloat16"),
+            functions={"softmax": ("shifted",)},
+            workers=1,
+            special_values=False,
+            costs=False,
+        )
+    )
+    assert {r["dtype"] for r in doc.records} == {"float32"}
+    assert {r["target"] for r in doc.lowprec["records"]} == {"bfloat16"}
+    assert {r["method"] for r in doc.lowprec["records"]} == {"shifted"}
+    assert doc.lowprec["certified"] == []  # no simulated pipeline
+    report.write_report(doc, tmp_path, plots=False)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Summary per implementation and dtype" in md
+    assert "## Low precision: storage formats and pipelines" in md
+    assert "No simulated pipeline was asked for" in md
