@@ -204,8 +204,8 @@ def _solve_rows(kind, rows, scale, scale_key, fmt, engine) -> np.ndarray:
         from . import _fast  # Numba: imported at the first fast call only
 
         with _engine.Timer() as t:
-            out, good = _fast.fast_rows(kind, rows, scale, fmt)
-        _engine.count("fast", int(good.sum()) * width, t.seconds)
+            out, good, undecided = _fast.fast_rows(kind, rows, scale, fmt)
+        _engine.count("fast", int(good.sum()) * width, t.seconds, undecided=undecided)
     else:
         out = np.empty((rows.shape[0], width), dtype=fmt.dtype)
         good = np.zeros(rows.shape[0], dtype=np.bool_)
@@ -214,7 +214,7 @@ def _solve_rows(kind, rows, scale, scale_key, fmt, engine) -> np.ndarray:
         with _engine.Timer() as t:
             for i in todo:
                 out[i] = _compute_row(kind, rows[i], scale, scale_key, fmt)
-        _engine.count("mpmath", todo.size * width, t.seconds)
+        _engine.count("mpmath", todo.size * width, t.seconds, rows=todo.size)
     return out
 
 
@@ -330,16 +330,16 @@ def exp(x: Any, dtype: Any = None, *, engine: str | None = None) -> np.ndarray |
 
         with _engine.Timer() as t:
             result, ok = _fast.exp_values(flat, fmt)
-        _engine.count("fast", int(ok.sum()), t.seconds)
         todo = np.flatnonzero(~ok)
+        _engine.count("fast", int(ok.sum()), t.seconds, undecided=todo.size)
         if todo.size:
             with _engine.Timer() as t:
                 result[todo] = _exp_mpmath(flat[todo], fmt)
-            _engine.count("mpmath", todo.size, t.seconds)
+            _engine.count("mpmath", todo.size, t.seconds, rows=todo.size)
     else:
         with _engine.Timer() as t:
             result = _exp_mpmath(flat, fmt)
-        _engine.count("mpmath", flat.size, t.seconds)
+        _engine.count("mpmath", flat.size, t.seconds, rows=flat.size)
     result = result.reshape(values.shape)
     return result[()] if result.ndim == 0 else result
 

@@ -233,6 +233,14 @@ def engine_lines(doc: dict) -> list[str]:
             for engine, s in stats["engines"].items()
         )
         text += f" ({work}, over {stats['groups']} input groups; cached rows are not counted)"
+        fast, slow = stats["engines"].get("fast", {}), stats["engines"].get("mpmath", {})
+        if "undecided" in fast and fast.get("elements"):
+            text += (
+                f". The fast step left {fast['undecided']:.0f} elements undecided "
+                f"({fast['undecided'] / (fast['elements'] + slow.get('elements', 0)):.1e} of all)"
+                f"; {slow.get('rows', 0):.0f} rows went whole to mpmath (undecided elements, "
+                "special values, overflowing intermediates)"
+            )
     return [text + ".", ""]
 
 
