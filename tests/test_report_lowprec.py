@@ -230,6 +230,8 @@ def test_small_end_to_end_report_with_float16_and_a_pipeline(tmp_path, capsys):
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == list(lr.LOW_FIELDS) and len(rows) == len(recs)
     md = (out / "report.md").read_text()
+    assert (out / "lowprec_error_vs_n.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert doc["plots"] == ["lowprec_error_vs_n.png"] and "![lowprec_error_vs_n.png]" in md
     for heading in (
         "### exp in each storage format",
         "### Error vs n",

@@ -6,7 +6,15 @@ from collections import defaultdict
 
 from .markdown import _table
 
-__all__ = ["lowprec_lines", "render_lowprec_only", "summarize_low"]
+__all__ = ["PLOT", "lowprec_lines", "render_lowprec_only", "summarize_low"]
+
+#: The section's plot (:mod:`.lowprec_plots`) and its caption.
+PLOT = "lowprec_error_vs_n.png"
+_CAPTION = (
+    "Softmax in each low-precision target: mean error (left) and bias (right) in ULPs of the "
+    "storage format against the correctly rounded reference, vs n; shifted solid, online "
+    "dashed; hollow markers: cells with failed outputs."
+)
 
 
 def _g(value, digits: int = 6) -> str:
@@ -238,14 +246,23 @@ def _certified(low: dict) -> list[str]:
     ]
 
 
+def _plot(doc: dict) -> list[str]:
+    return [f"![{PLOT}]({PLOT})", "", f"*{_CAPTION}*", ""] if PLOT in doc.get("plots", []) else []
+
+
 def lowprec_lines(doc: dict) -> list[str]:
     """The ``## Low precision`` section (empty when the report has none)."""
     low = doc.get("lowprec") or {}
     if not low:
         return []
     grid = low["grid"]
+    engines = (low.get("reference_engine_stats") or {}).items()
+    work = ", ".join(f"{int(v.get('elements', 0)):,} elements by {k}" for k, v in engines)
     return [
         "## Low precision: storage formats and pipelines",
+        "",
+        f"This section took {low.get('seconds', 0.0):.1f} s"
+        + (f"; the reference computed {work}." if work else "."),
         "",
         "Targets: "
         + "; ".join(f"`{t['name']}`: {t['label']}" for t in low["targets"])
@@ -282,6 +299,7 @@ def lowprec_lines(doc: dict) -> list[str]:
         "",
         *_versus(low, "scale"),
         "",
+        *_plot(doc),
         "### Low-precision figures per target and method (all cells)",
         "",
         *_figures(low),

@@ -26,6 +26,7 @@ Thresholds (:mod:`.lowprec_thresholds`) and the certified-reference comparison
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ from .bounds import pipeline_bound_ulps
 from .families import make_inputs
 from .lowprec_thresholds import format_thresholds, target_thresholds
 from .pipelines import ONLINE_BLOCK, Target
+from .sweep import _difference
 
 __all__ = [
     "LOW_FIELDS",
@@ -341,12 +343,15 @@ def build_lowprec(targets, functions, grid: str | LowGrid = "quick", seed: int =
         ``grid``, ``targets`` (name and label), ``formats`` (theory and
         exact exp thresholds, once per storage format), ``thresholds`` (per
         target, function and method), ``records`` (:data:`LOW_FIELDS`) and
-        ``certified`` (:func:`reference_matters` for the simulated targets).
+        ``certified`` (:func:`reference_matters` for the simulated targets),
+        ``seconds`` (wall time of the section) and ``reference_engine_stats``
+        (the reference's work per engine during it; None without stats).
     """
     grid = LOW_GRIDS[grid] if isinstance(grid, str) else grid
     storages = list(dict.fromkeys(t.storage for t in targets))
     simulated = [(t.storage, t.compute, t.accumulate) for t in targets if t.simulated]
-    return {
+    start, before = time.monotonic(), reference.engine_stats()
+    section = {
         "grid": grid.as_dict(),
         "targets": [{"name": t.name, "label": t.label} for t in targets],
         "formats": [format_thresholds(FORMATS[s]) for s in storages],
@@ -366,3 +371,6 @@ def build_lowprec(targets, functions, grid: str | LowGrid = "quick", seed: int =
             block=ONLINE_BLOCK,
         ),
     }
+    section["seconds"] = time.monotonic() - start
+    section["reference_engine_stats"] = _difference(before, reference.engine_stats())
+    return section

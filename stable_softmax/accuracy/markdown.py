@@ -246,7 +246,8 @@ def engine_lines(doc: dict) -> list[str]:
 
 def render_markdown(doc: dict) -> str:
     """The whole ``report.md``."""
-    from .lowprec_markdown import lowprec_lines, render_lowprec_only  # it imports _table from here
+    # imported here: lowprec_markdown imports _table from this module
+    from .lowprec_markdown import PLOT, lowprec_lines, render_lowprec_only
 
     if not doc["dtypes"]:
         return render_lowprec_only(doc)
@@ -314,9 +315,10 @@ def render_markdown(doc: dict) -> str:
     lines += lowprec_lines(doc)
     lines += special_value_lines(doc)
     lines += cost_lines(doc)
-    if doc["plots"]:
+    main_plots = [p for p in doc["plots"] if p != PLOT]  # the low-precision one is shown there
+    if main_plots:
         lines += ["## Plots", ""]
-        for name in doc["plots"]:
+        for name in main_plots:
             lines += [f"![{name}]({name})", ""]
             if name in CAPTIONS:
                 lines += [f"*{CAPTIONS[name]}*", ""]

@@ -67,6 +67,10 @@ def write_report(doc: ReportDocument, out_dir: str | Path, *, plots: bool = True
         doc.plots = make_plots(
             measured, doc.grid, out, doc.recommendations, functions, costs=doc.costs
         )
+    if plots and doc.lowprec:
+        from .lowprec_plots import make_lowprec_plot
+
+        doc.plots += make_lowprec_plot(doc.lowprec, out)
     data = jsonable(doc.as_dict())
     (out / "report.json").write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
     write_csv(out / "report.csv", doc.records)
