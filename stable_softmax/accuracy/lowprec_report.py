@@ -44,6 +44,7 @@ from .sweep import _difference
 
 __all__ = [
     "LOW_FIELDS",
+    "config_section",
     "LOW_GRIDS",
     "LowGrid",
     "build_lowprec",
@@ -374,3 +375,22 @@ def build_lowprec(targets, functions, grid: str | LowGrid = "quick", seed: int =
     section["seconds"] = time.monotonic() - start
     section["reference_engine_stats"] = _difference(before, reference.engine_stats())
     return section
+
+
+def config_section(config) -> dict:
+    """:func:`build_lowprec` for a checked :class:`.report.ReportConfig`.
+
+    Its low-precision dtypes (default paths) and pipelines; every method of a
+    target when all of our methods are chosen (the default), else the chosen
+    ones; the ``full`` low grid with ``grid="full"``, else ``quick``.
+    """
+    from .. import implementations
+    from .pipelines import parse_targets
+
+    targets = parse_targets(config.low_dtypes, config.pipelines)
+    grid = "full" if config.grid.name == "full" else "quick"
+    wanted = {
+        f: None if {i.name for i in implementations.builtin(f)} <= set(names) else tuple(names)
+        for f, names in config.functions.items()
+    }
+    return build_lowprec(targets, wanted, grid, config.seed)

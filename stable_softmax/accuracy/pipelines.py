@@ -36,6 +36,7 @@ __all__ = [
     "ours_default",
     "parse_pipeline",
     "parse_targets",
+    "split_dtypes",
 ]
 
 #: Storage formats of the low-precision part: every format of the table but the main dtypes.
@@ -177,3 +178,27 @@ def parse_targets(dtypes, pipelines) -> tuple[Target, ...]:
     targets = [Target(_format(d, "storage", d, LOW_DTYPES)) for d in dtypes]
     targets += [parse_pipeline(p) for p in pipelines]
     return tuple(dict.fromkeys(targets))
+
+
+def split_dtypes(dtypes, low_dtypes=()) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """``(main, low)``: the float32/float64 names of ``dtypes`` and its low-precision ones.
+
+    ``dtypes`` None (the default: every main dtype) stays None; ``low_dtypes``
+    (already split) are kept in front.
+
+    Raises
+    ------
+    PipelineError
+        A name that is no format of the table; the message lists them.
+    """
+    low = tuple(low_dtypes)
+    if dtypes is None:
+        return None, low
+    valid = (*DTYPES, *LOW_DTYPES)
+    unknown = [d for d in dtypes if d not in valid]
+    if unknown:
+        raise PipelineError(
+            f"unknown {', '.join(map(repr, unknown))}; choose from {', '.join(valid)}"
+        )
+    low = tuple(dict.fromkeys((*low, *(d for d in dtypes if d in LOW_DTYPES))))
+    return tuple(dict.fromkeys(d for d in dtypes if d in DTYPES)), low

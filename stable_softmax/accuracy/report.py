@@ -7,7 +7,9 @@
 :func:`build_report` validates the :class:`ReportConfig` (:func:`check`, which
 computes nothing), runs the sweep in this process, in local worker processes
 or on Dask (:mod:`.distributed`), finds the thresholds (:mod:`.thresholds`),
-runs the course checks (:mod:`.course`) and returns a :class:`ReportDocument`:
+runs the course checks (:mod:`.course`) and, for low-precision dtypes and
+pipelines, the low-precision section (:mod:`.lowprec_report`), and returns a
+:class:`ReportDocument`:
 the records plus their summary and ranking (:mod:`.summary`, pure).
 :func:`write_report` (:mod:`.writers`) renders it as ``report.json``,
 ``report.csv``, ``report.md`` and PNG plots. The command line
@@ -33,7 +35,7 @@ from .course import course_checks
 from .families import FAMILIES
 from .grids import DTYPES, GRIDS, Grid
 from .measure import RECORD_FIELDS
-from .pipelines import LOW_DTYPES, PipelineError, parse_targets
+from .pipelines import PipelineError, parse_targets, split_dtypes
 from .summary import failed, recommend, summarize
 from .writers import write_report
 
@@ -210,16 +212,10 @@ def check(config: ReportConfig) -> ReportConfig:
             "reference_engine",
             f"unknown {config.reference_engine!r}; choose from {', '.join(ENGINES)}",
         )
-    dtypes, low_dtypes = config.dtypes, tuple(config.low_dtypes)
-    if dtypes is not None:
-        valid = (*DTYPES, *LOW_DTYPES)
-        unknown = [d for d in dtypes if d not in valid]
-        if unknown:
-            raise ConfigError(
-                "dtypes", f"unknown {', '.join(map(repr, unknown))}; choose from {', '.join(valid)}"
-            )
-        low_dtypes = tuple(dict.fromkeys((*low_dtypes, *(d for d in dtypes if d in LOW_DTYPES))))
-        dtypes = tuple(dict.fromkeys(d for d in dtypes if d in DTYPES))
+    try:
+        dtypes, low_dtypes = split_dtypes(config.dtypes, config.low_dtypes)
+    except PipelineError as err:
+        raise ConfigError("dtypes", str(err)) from None
     try:
         parse_targets(low_dtypes, config.pipelines)
     except PipelineError as err:
@@ -459,18 +455,11 @@ def build_report(config: ReportConfig, *, stream: TextIO | None = None) -> Repor
 
 
 def _lowprec(config: ReportConfig, stream: TextIO | None) -> dict:
-    """The low-precision section (:func:`.lowprec_report.build_lowprec`) of ``config``."""
-    from .lowprec_report import build_lowprec
+    """The low-precision section of ``config`` (:func:`.lowprec_report.config_section`)."""
+    from .lowprec_report import config_section
 
-    targets = parse_targets(config.low_dtypes, config.pipelines)
-    _say(stream, f"low precision: {', '.join(t.name for t in targets)} ...")
-    grid = "full" if config.grid.name == "full" else "quick"
-    # every method of a target when all of ours are chosen (the default), else the chosen ones
-    wanted = {
-        f: None if {i.name for i in implementations.builtin(f)} <= set(names) else tuple(names)
-        for f, names in config.functions.items()
-    }
-    return build_lowprec(targets, wanted, grid, config.seed)
+    _say(stream, f"low precision: {', '.join(config.low_dtypes + config.pipelines)} ...")
+    return config_section(config)
 
 
 def _sweep(
