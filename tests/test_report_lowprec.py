@@ -49,6 +49,17 @@ def test_bfloat16_exp_thresholds_by_hand():
     assert (t["exp_first_nonzero"], t["exp_last_zero"]) == (-92.5, -93.0)
 
 
+def test_saturating_float4_exp_thresholds_by_hand():
+    # float4_e2m1fn: values 0, 0.5, 1, 1.5, 2, 3, 4, 6; overflow saturates to 6 past
+    # T = 6 + 1 (half the spacing 2 of [4, 8)), ln 7 = 1.9459: e^1.5 = 4.48 rounds to 4,
+    # e^2 = 7.39 > T saturates. Half the smallest subnormal 0.5 is 0.25, ln 0.25 = -1.386:
+    # e^-1 = 0.368 rounds to 0.5, e^-1.5 = 0.223 to 0.
+    t = format_thresholds(FORMATS["float4_e2m1fn"])
+    assert (t["exp_last_finite"], t["exp_first_overflow"]) == (1.5, 2.0)
+    assert (t["exp_first_nonzero"], t["exp_last_zero"]) == (-1.0, -1.5)
+    assert t["overflow_rule"] == "saturate"
+
+
 def test_naive_softmax_in_an_all_float16_pipeline_fails_where_exp_does():
     # [t, 0]: exp(t) overflows from t = 11.09375 (inf / inf = NaN); [t, t]: exp(t) rounds
     # to 0 from t = -17.34375 (0 / 0): the exp edges of the format, worked out above.

@@ -277,7 +277,8 @@ def lowprec_lines(doc: dict) -> list[str]:
         "### exp in each storage format: exact edges beside theory",
         "",
         "Found by bisection on the format's grid with the correctly rounded "
-        "`reference.exp(x, dtype=format)`; T = largest + ulp/2 (the overflow threshold).",
+        "`reference.exp(x, dtype=format)`; T = largest + ulp/2 (the overflow threshold; "
+        "for saturating formats, `first overflow` is the first x with e^x > T).",
         "",
         *_format_lines(low),
         "",

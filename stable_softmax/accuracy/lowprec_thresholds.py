@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 
 import reference
@@ -60,16 +61,20 @@ def format_thresholds(fmt: Format) -> dict:
     Keys: ``format``, ``precision``, ``emin``, ``emax``, ``largest``,
     ``overflow_rule``, ``unit_roundoff``; ``exp_overflow_theory`` (``ln T``),
     ``exp_last_finite`` and ``exp_first_overflow`` (format values; for a
-    saturating format: the first ``x`` whose ``RN(e^x)`` is ``largest`` and
-    the last below it); ``exp_underflow_theory`` (``ln(2^(qmin-1))``),
-    ``exp_last_zero`` and ``exp_first_nonzero``; ``normal_theory`` (``ln 2^emin``).
+    saturating format, whose overflow gives ``largest``: the first ``x`` with
+    ``e^x > T`` and the last before it, decided in 200-bit mpmath);
+    ``exp_underflow_theory`` (``ln(2^(qmin-1))``), ``exp_last_zero`` and
+    ``exp_first_nonzero``; ``normal_theory`` (``ln 2^emin``).
     """
     top = _top(fmt)
     saturating = fmt.overflow == "saturate"
 
     def overflows(ordinal: int) -> bool:
-        y = _exp([_value(ordinal, fmt)], fmt)[0]
-        return bool(y >= fmt.largest) if saturating else not math.isfinite(y)
+        if saturating:  # RN(e^x) is largest both below and past T: test e^x > T exactly
+            with mpmath.workprec(200):  # ln T is irrational: never equal to a format value
+                t = fmt.overflow_threshold
+                return bool(mpmath.exp(_value(ordinal, fmt)) * t.denominator > t.numerator)
+        return not math.isfinite(_exp([_value(ordinal, fmt)], fmt)[0])
 
     def nonzero(ordinal: int) -> bool:  # -x falling: e^x still above 0
         return bool(_exp([-_value(ordinal, fmt)], fmt)[0] == 0.0)
