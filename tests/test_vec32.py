@@ -109,3 +109,24 @@ def test_max(n):
         assert _max(x) == -np.inf
         x[9] = np.inf
         assert _max(x) == np.inf
+
+
+def test_long_rows_recompute_with_the_same_bits():
+    """Rows of ``LONG_ROW32`` elements or more recompute the exponentials in the division
+    pass; the split kernel stores them and divides: the same bits, in place too.
+    """
+    from stable_softmax.kernels.softmax import (
+        LONG_ROW32,
+        softmax_shifted_row,
+        softmax_shifted_split,
+    )
+
+    x = np.random.default_rng(7).normal(0.0, 4.0, LONG_ROW32 + 5).astype(np.float32)
+    x[11] = -np.inf
+    want = np.empty_like(x)
+    softmax_shifted_split(x, want, 1.0)
+    got = np.empty_like(x)
+    softmax_shifted_row(x, got, 1.0)
+    np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))
+    softmax_shifted_row(x, x, 1.0)
+    np.testing.assert_array_equal(x.view(np.int32), want.view(np.int32))

@@ -245,22 +245,90 @@ def _exp_sum_intrinsic(store, upper):
             unroll = 2
             accs = [cgutils.alloca_once_value(builder, _const(0.0)) for _ in range(unroll)]
 
-            def body(offset, u):
-                if store:
-                    _prefetch(builder, oa.data, offset, True)
-                v = builder.load(_vec_ptr(builder, xa.data, offset), align=4)
-                e = _exp_vec(builder, builder.fmul(cv, builder.fsub(v, mv)), upper, avx512)
-                if store:
-                    builder.store(e, _vec_ptr(builder, oa.data, offset), align=4)
-                builder.store(builder.fadd(builder.load(accs[u]), e), accs[u])
+            def loop(scaled):
+                def body(offset, u):
+                    if store:
+                        _prefetch(builder, oa.data, offset, True)
+                    v = builder.load(_vec_ptr(builder, xa.data, offset), align=4)
+                    t = builder.fsub(v, mv)
+                    if scaled:
+                        t = builder.fmul(cv, t)
+                    e = _exp_vec(builder, t, upper, avx512)
+                    if store:
+                        builder.store(e, _vec_ptr(builder, oa.data, offset), align=4)
+                    builder.store(builder.fadd(builder.load(accs[u]), e), accs[u])
 
-            done = _vector_loop(builder, xa.nitems, unroll, body)
+                return _vector_loop(builder, xa.nitems, unroll, body)
+
+            # c = 1 (beta = 1, base e: the default) skips the multiply: 1 t = t exactly.
+            is_one = builder.fcmp_ordered("==", args[2], _F32(1.0))
+            with builder.if_else(is_one) as (one, other):
+                with one:
+                    loop(False)
+                with other:
+                    loop(True)
+            done = builder.mul(builder.udiv(xa.nitems, _I64(W)), _I64(W))
             total = builder.fadd(builder.load(accs[0]), builder.load(accs[1]))
             return context.make_tuple(builder, signature.return_type, [_hsum(builder, total), done])
 
         return sig, codegen
 
     return intrinsic(impl)
+
+
+@intrinsic
+def divide32(typingctx, out, s):
+    """``out[i] = out[i] / s`` (correctly rounded, ``vdivps``) for ``i < done``; returns ``done``.
+
+    ``done = 16 (n // 16)``; the loop prefetches ahead as the others do.
+    """
+    if not is_f32_c_array(out) or s != types.float32:
+        return None
+    sig = types.intp(out, s)
+
+    def codegen(context, builder, signature, args):
+        oa = context.make_array(signature.args[0])(context, builder, args[0])
+        sv = _bcast(builder, args[1])
+
+        def body(offset, u):
+            _prefetch(builder, oa.data, offset, True)
+            ptr = _vec_ptr(builder, oa.data, offset)
+            builder.store(builder.fdiv(builder.load(ptr, align=4), sv), ptr, align=4)
+
+        return _vector_loop(builder, oa.nitems, 4, body)
+
+    return sig, codegen
+
+
+@intrinsic
+def exp_divide32(typingctx, x, out, c, m, s):
+    """``out[i] = exp(c (x[i] - m)) / s`` for ``i < done = 16 (n // 16)``; returns ``done``.
+
+    For ``c (x - m) <= 0``: the terms of :func:`exp_store_sum32_nonpositive`
+    (the same bits), each divided by ``s`` (``vdivps``, correctly rounded).
+    """
+    if not (is_f32_c_array(x) and is_f32_c_array(out)):
+        return None
+    if not (c == m == s == types.float32):
+        return None
+    sig = types.intp(x, out, c, m, s)
+
+    def codegen(context, builder, signature, args):
+        avx512 = _targets_avx512(context)
+        xa = context.make_array(signature.args[0])(context, builder, args[0])
+        oa = context.make_array(signature.args[1])(context, builder, args[1])
+        cv, mv, sv = (_bcast(builder, a) for a in args[2:])
+
+        def body(offset, u):
+            _prefetch(builder, xa.data, offset, False)
+            _prefetch(builder, oa.data, offset, True)
+            v = builder.load(_vec_ptr(builder, xa.data, offset), align=4)
+            e = _exp_vec(builder, builder.fmul(cv, builder.fsub(v, mv)), False, avx512)
+            builder.store(builder.fdiv(e, sv), _vec_ptr(builder, oa.data, offset), align=4)
+
+        return _vector_loop(builder, xa.nitems, 2, body)
+
+    return sig, codegen
 
 
 #: ``(x, out, c, m) -> (sum, done)``: ``out[:done] = exp(c (x - m))`` and their sum.
@@ -276,6 +344,20 @@ exp_sum32 = _exp_sum_intrinsic(store=False, upper=True)
 # inlined into their callers so that no call (and no reference counting of the
 # array arguments) separates the passes of a row
 # ---------------------------------------------------------------------------
+
+
+@kernel(inline=True)
+def divide_all32(out, s):
+    """``out[i] = out[i] / s`` for a contiguous float32 array (:func:`divide32` and the rest)."""
+    for i in range(divide32(out, s), out.size):
+        out[i] = out[i] / s
+
+
+@kernel(inline=True)
+def exp_divide_all32(x, out, c, m, s):
+    """``out[i] = exp(c (x[i] - m)) / s`` for ``c (x - m) <= 0``: :func:`exp_divide32`, the rest."""
+    for i in range(exp_divide32(x, out, c, m, s), x.size):
+        out[i] = exp32(c * (x[i] - m)) / s
 
 
 @kernel(inline=True)

@@ -43,12 +43,13 @@ from ._rowpasses import (
     row_exp_store_sum,
     row_exp_store_sum32,
     row_exp_sum,
+    row_exp_sum32,
     split_divide_by_sum,
     split_exp_store_sum,
     split_max,
 )
 from ._special import fill
-from ._vec32 import block_max32, is_f32_c_array
+from ._vec32 import block_max32, divide_all32, exp_divide_all32, is_f32_c_array
 from .accurate import softmax_accurate_row, softmax_accurate_rows, softmax_accurate_rows_parallel
 from .division import divide, divide_by_sum
 from .exp import fast_exp
@@ -83,6 +84,13 @@ def _softmax_shifted_row_any(x, out, c):  # any other types: the block passes, i
         divide_by_sum(out, total, smallest)
 
 
+#: float32 rows at least this long (8 MiB, beyond the L2 and a share of the L3 cache)
+#: recompute the exponentials in the division pass instead of storing them:
+#: three reads of ``x`` and one write of ``out`` instead of two reads and two writes
+#: of each (measured in docs/bench-2026-12-02.md; the same bits).
+LONG_ROW32 = 1 << 21
+
+
 def _softmax_shifted(x, out, c):
     """Compile-time choice of the shifted row kernel by the types of ``x`` and ``out``."""
 
@@ -98,9 +106,10 @@ def _softmax_shifted_overload(x, out, c):
             fill(out, math.nan)
             return
         c = x.dtype.type(c)
-        total = row_exp_store_sum32(x, out, c, m)
-        for i in range(out.size):
-            out[i] = out[i] / total
+        if x.size >= LONG_ROW32 and c > 0:
+            exp_divide_all32(x, out, c, m, row_exp_sum32(x, c, m))
+        else:
+            divide_all32(out, row_exp_store_sum32(x, out, c, m))
 
     return impl
 
