@@ -11,6 +11,11 @@ several, and the sum is effectively
 blocked: its error grows like ``(BLOCK / lanes + n / BLOCK) u`` instead of
 ``n u``.
 
+Contiguous float32 blocks go to the explicit 16-lane loops of :mod:`._vec32`
+(the choice is made at compile time by the overloads below): the same exp
+bits, the sum in vector accumulators in the same loop as the stores, the
+maximum by ``vmaxps``.
+
 A NaN either is the maximum (then the callers take their special-value
 path) or is ignored by :func:`block_max`; then the callers rely on the sums:
 its exponential and so the sum is NaN, and NaN propagates from there to every
