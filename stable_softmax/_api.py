@@ -9,10 +9,11 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import _lowprec_api as _lowprec
 from ._methods import DEFAULT_METHOD, METHOD_IDS, SPLIT_METHODS
 from ._validate import (
     Rows,
-    as_float_array,
+    as_logits,
     check_method,
     check_out,
     check_weights,
@@ -116,10 +117,17 @@ def _scale(method: str, beta, base, dtype: np.dtype) -> tuple[float, float]:
         return hi, float(exact - hi)
 
 
-def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out, where) -> np.ndarray:
-    check_method(function, method)
+def _elementwise(
+    function: str, x, axis: Axis, method: str, beta, base, out, where, arith
+) -> np.ndarray:
     x, mask_keep = split_masked(x)
-    arr = as_float_array(x)
+    arr = as_logits(x)
+    if not _lowprec.is_default(arr.dtype, *arith):
+        ar = _lowprec.resolve(arr.dtype, *arith)
+        return _lowprec.elementwise(
+            function, arr, mask_keep, axis, method, beta, base, out, where, ar
+        )
+    check_method(function, method)
     c = _scale(method, beta, base, arr.dtype)
     keep = keep_mask(mask_keep, where, arr.shape)
     if keep is not None:
@@ -161,6 +169,10 @@ def softmax(
     base: float | None = None,
     out: np.ndarray | None = None,
     where: ArrayLike | None = None,
+    compute: str | None = None,
+    accumulate: str | None = None,
+    rounding: str = "nearest",
+    seed: int | None = None,
 ) -> np.ndarray:
     r"""Softmax along ``axis``: ``a^(beta x_j) / sum_k a^(beta x_k)``.
 
@@ -209,7 +221,8 @@ def softmax(
     ndarray
         Values in [0, 1] summing to 1 along ``axis``, same shape as ``x``.
     """
-    return _elementwise("softmax", x, axis, method, beta, base, out, where)
+    arith = (compute, accumulate, rounding, seed)
+    return _elementwise("softmax", x, axis, method, beta, base, out, where, arith)
 
 
 def log_softmax(
@@ -221,6 +234,10 @@ def log_softmax(
     base: float | None = None,
     out: np.ndarray | None = None,
     where: ArrayLike | None = None,
+    compute: str | None = None,
+    accumulate: str | None = None,
+    rounding: str = "nearest",
+    seed: int | None = None,
 ) -> np.ndarray:
     r"""Natural log of :func:`softmax`: ``c x_j - ln sum_k exp(c x_k)``.
 
@@ -251,7 +268,8 @@ def log_softmax(
     ndarray
         Values <= 0, same shape as ``x``.
     """
-    return _elementwise("log_softmax", x, axis, method, beta, base, out, where)
+    arith = (compute, accumulate, rounding, seed)
+    return _elementwise("log_softmax", x, axis, method, beta, base, out, where, arith)
 
 
 def logsumexp(
@@ -265,6 +283,10 @@ def logsumexp(
     b: ArrayLike | None = None,
     return_sign: bool = False,
     where: ArrayLike | None = None,
+    compute: str | None = None,
+    accumulate: str | None = None,
+    rounding: str = "nearest",
+    seed: int | None = None,
 ) -> np.ndarray | np.floating | tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
     r"""``ln sum_k b_k exp(c x_k)`` along ``axis``, ``c = beta * ln(base)``, ``b_k = 1`` by default.
 
@@ -303,9 +325,14 @@ def logsumexp(
         ``keepdims`` is False), in the dtype of the computation; with
         ``return_sign``, ``(value, sign)`` of that shape.
     """
-    check_method("logsumexp", method)
     x, mask_keep = split_masked(x)
-    arr = as_float_array(x)
+    arr = as_logits(x)
+    if not _lowprec.is_default(arr.dtype, compute, accumulate, rounding, seed):
+        ar = _lowprec.resolve(arr.dtype, compute, accumulate, rounding, seed)
+        return _lowprec.logsumexp(
+            arr, mask_keep, axis, method, beta, base, keepdims, b, return_sign, where, ar
+        )
+    check_method("logsumexp", method)
     c = _scale(method, beta, base, arr.dtype)
     keep = keep_mask(mask_keep, where, arr.shape)
     axes = normalize_axis(axis, arr.ndim)

@@ -56,6 +56,23 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
     )
 
 
+def as_logits(x) -> np.ndarray:
+    """``x`` as an array the softmax family takes: :func:`as_float_array`, plus narrow formats.
+
+    float16 and the ml_dtypes formats of :data:`stable_softmax.formats.FORMATS`
+    stored in one or two bytes (bfloat16, float8_e4m3fn, float8_e5m2, ...)
+    keep their dtype; they are computed in float32 and rounded back (or in
+    the arithmetic ``compute=`` names).
+    """
+    arr = np.asarray(x) if isinstance(x, (np.ndarray, np.generic)) else None
+    if arr is not None and arr.dtype.kind in "fV" and arr.dtype.itemsize <= 2:
+        from ._narrow import narrow_name
+
+        if narrow_name(arr.dtype) is not None:
+            return arr
+    return as_float_array(x)
+
+
 def split_masked(x):
     """``(data, keep)`` for a ``numpy.ma`` masked array, ``(x, None)`` for anything else.
 
