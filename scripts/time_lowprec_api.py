@@ -65,16 +65,15 @@ def main() -> None:
                 dtype = FORMATS[name].dtype
                 xn = x32.astype(dtype)
                 xw = xn.astype(np.float32)
-                outs = {}
-                if args.function != "logsumexp":
-                    outs = {"o32": np.empty_like(xw), "on": np.empty_like(xn)}
+                if args.function == "logsumexp":
+                    o32 = on = None
+                else:
+                    o32, on = np.empty_like(xw), np.empty_like(xn)
                 calls = {
-                    "f32": lambda xw=xw: fn(xw, out=outs.get("o32"), **kw)
-                    if outs
-                    else fn(xw, **kw),
-                    "narrow": lambda xn=xn: fn(xn, out=outs.get("on"), **kw)
-                    if outs
-                    else fn(xn, **kw),
+                    "f32": lambda xw=xw, o=o32: fn(xw, **kw) if o is None else fn(xw, out=o, **kw),
+                    "narrow": lambda xn=xn, o=on: (
+                        fn(xn, **kw) if o is None else fn(xn, out=o, **kw)
+                    ),
                 }
                 tdt = {"float16": "float16", "bfloat16": "bfloat16"}.get(name)
                 if torch is not None and tdt is not None and args.function == "softmax":

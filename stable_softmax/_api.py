@@ -184,8 +184,14 @@ def softmax(
     ----------
     x : array_like
         Logits. float32 and float64 keep their dtype; bool and integer
-        inputs are computed in float64. float16, complex, object and string
-        inputs raise ``TypeError``.
+        inputs are computed in float64. float16 and the ``ml_dtypes``
+        formats of :data:`stable_softmax.formats.FORMATS` stored in one or
+        two bytes (bfloat16, float8_e4m3fn, float8_e5m2, float8_e4m3fnuz,
+        float6/float4) keep their dtype: by default each element is widened
+        exactly to float32, the float32 kernel of ``method`` runs, and each
+        result is rounded once to nearest even into the format (overflow as
+        ml_dtypes converts: inf, or NaN in float8_e4m3fn, which has no inf).
+        Complex, object and string inputs raise ``TypeError``.
     axis : int, tuple of ints or None, optional
         Axes that form one distribution (all axes when None). Default -1.
     method : {"shifted", "naive", "lse", "online", "accurate"}, optional
@@ -215,11 +221,37 @@ def softmax(
         whatever their value: 0 in the result (an attention mask). A
         ``numpy.ma`` masked array's mask is used the same way (combined with
         ``where``); the result is a plain ndarray.
+    compute : str, optional
+        The arithmetic: ``"float32"`` (the default for narrow formats),
+        ``"float64"`` (native kernels: ``x`` converted once, the result
+        rounded once into the dtype of ``x``), or a simulated format name
+        (``"float16"``, ``"bfloat16"``, ``"float8_e4m3fn"``, ...) in which
+        every subtract, scale, exp, log, log1p and divide is rounded
+        correctly to that format
+        (:func:`stable_softmax.lowprec.pipeline.simulate`, storage = the
+        dtype of ``x``; methods ``naive``, ``shifted``, ``lse``, ``online``
+        and, for log_softmax and logsumexp, ``log1p``; ``accurate`` has no
+        simulated form). A compute format narrower than ``x`` is allowed:
+        ``x`` is then rounded once into it. None: float32 for narrow
+        formats, the dtype of ``x`` otherwise (the package's usual kernels).
+    accumulate : str, optional
+        Format of the sums in a simulated pipeline (default: ``compute``),
+        e.g. ``compute="bfloat16", accumulate="float32"``. With a native
+        ``compute`` it must be omitted or equal to it.
+    rounding : {"nearest", "stochastic"}, optional
+        Rounding of the simulated operations: to nearest even (default) or
+        stochastic (unbiased: up with probability equal to the distance from
+        the value below, in ULPs). The final rounding into the dtype of
+        ``x`` is always to nearest.
+    seed : int, optional
+        Seed of stochastic rounding (required for it, refused otherwise):
+        the same seed gives the same bits.
 
     Returns
     -------
     ndarray
-        Values in [0, 1] summing to 1 along ``axis``, same shape as ``x``.
+        Values in [0, 1] summing to 1 along ``axis``, same shape and dtype
+        as ``x`` (float64 for integer and bool inputs).
     """
     arith = (compute, accumulate, rounding, seed)
     return _elementwise("softmax", x, axis, method, beta, base, out, where, arith)
@@ -245,7 +277,7 @@ def log_softmax(
 
     Parameters
     ----------
-    x, axis, beta, base, out
+    x, axis, beta, base, out, compute, accumulate, rounding, seed
         As in :func:`softmax`.
     where : array_like of bool, optional
         As in :func:`softmax`: excluded entries give ``-inf``.
@@ -292,9 +324,10 @@ def logsumexp(
 
     Parameters
     ----------
-    x, axis, beta, base, where
+    x, axis, beta, base, where, compute, accumulate, rounding, seed
         As in :func:`softmax` (excluded entries drop out). An empty slice
-        gives ``-inf``.
+        gives ``-inf`` (NaN in float8_e4m3fn, which has no inf). ``b`` is
+        not available with a simulated ``compute``.
     method : {"log1p", "naive", "shifted", "accurate"}, optional
         ``"shifted"``: ``c m + ln sum exp(c (x_k - m))``, absolute error
         about ``(|c m| + n) u``; a sum ``1 + s`` with ``s < u`` gives

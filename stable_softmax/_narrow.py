@@ -25,7 +25,7 @@ class Codec:
     format: Format
     bits: np.dtype  # uint8 or uint16: the storage of one element
     kind: int  # decoder id of lowprec_io
-    table: np.ndarray  # 256 float32 values (one-byte formats), else 1 dummy
+    table: np.ndarray  # int32 parameters of lowprec_io._widen_one (one-byte formats)
     enc: np.ndarray  # int32 parameters of lowprec_io.encode
 
     def widen(self, bits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -59,13 +59,11 @@ def codec(name: str) -> Codec:
     fmt = FORMATS[name]
     bits = _bits_dtype(fmt)
     if fmt.name == "bfloat16":
-        kind, table = io.DEC_BF16, np.zeros(1, np.float32)
+        kind, table = io.DEC_BF16, np.zeros(8, np.int32)
     elif fmt.name == "float16":
-        kind, table = io.DEC_F16, np.zeros(1, np.float32)
+        kind, table = io.DEC_F16, np.zeros(8, np.int32)
     else:
-        kind = io.DEC_TABLE
-        with np.errstate(invalid="ignore"):
-            table = np.arange(256, dtype=np.uint8).view(fmt.dtype).astype(np.float32)
+        kind, table = io.DEC_BITS, _widen_params(fmt)
     largest = _code(fmt, fmt.largest)
     overflow = _code(fmt, np.inf) if fmt.overflow == "inf" else largest
     nan_pos, nan_neg = _nan_pattern(fmt, 1.0), _nan_pattern(fmt, -1.0)
@@ -91,6 +89,36 @@ def codec(name: str) -> Codec:
         dtype=np.int32,
     )
     return Codec(fmt, bits, kind, table, enc)
+
+
+def _widen_params(fmt: Format) -> np.ndarray:
+    """The parameters of ``lowprec_io._widen_one`` for a one-byte format."""
+    p = fmt.precision
+    bias = 1 - fmt.emin
+    normal_min = 1 << (p - 1)
+    inf_code = _code(fmt, np.inf) if fmt.has_inf else -1
+    if fmt.nan == "ieee":
+        nan_min, nan_pattern = inf_code + 1, -1
+    elif fmt.nan == "top":
+        nan_min, nan_pattern = _sign_bit(fmt) - 1, -1
+    elif fmt.nan == "negzero":
+        nan_min, nan_pattern = -1, _sign_bit(fmt)
+    else:
+        nan_min, nan_pattern = -1, -1
+    quantum = np.array([2.0**fmt.qmin], np.float32).view(np.int32)[0]
+    return np.array(
+        [
+            24 - p,
+            _sign_bit(fmt),
+            (127 - bias) << 23,
+            normal_min,
+            quantum,
+            inf_code,
+            nan_min,
+            nan_pattern,
+        ],
+        dtype=np.int32,
+    )
 
 
 def _sign_bit(fmt: Format) -> int:
