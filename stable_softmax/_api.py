@@ -13,7 +13,7 @@ from . import _lowprec_api as _lowprec
 from ._methods import DEFAULT_METHOD, METHOD_IDS, SPLIT_METHODS
 from ._validate import (
     Rows,
-    as_logits,
+    as_float_array,
     check_method,
     check_out,
     check_weights,
@@ -32,6 +32,9 @@ PARALLEL_MIN_ELEMENTS = 1 << 16
 SPLIT_MIN_ELEMENTS = 1 << 17
 
 Axis = int | tuple[int, ...] | None
+
+#: ``(compute, accumulate, rounding, seed)`` of a plain call.
+_DEFAULT_ARITH = (None, None, "nearest", None)
 
 _SEMANTICS = """
     Notes
@@ -118,11 +121,13 @@ def _scale(method: str, beta, base, dtype: np.dtype) -> tuple[float, float]:
 
 
 def _elementwise(
-    function: str, x, axis: Axis, method: str, beta, base, out, where, arith
+    function: str, x, axis: Axis, method: str, beta, base, out, where, *arith
 ) -> np.ndarray:
     x, mask_keep = split_masked(x)
-    arr = as_logits(x)
-    if not _lowprec.is_default(arr.dtype, *arith):
+    arr = as_float_array(x, narrow=True)
+    # One test keeps float32/float64 calls on their path (arith: compute,
+    # accumulate, rounding, seed; narrow dtypes have at most 2 bytes).
+    if arith != _DEFAULT_ARITH or arr.itemsize < 4:
         ar = _lowprec.resolve(arr.dtype, *arith)
         return _lowprec.elementwise(
             function, arr, mask_keep, axis, method, beta, base, out, where, ar
@@ -253,8 +258,9 @@ def softmax(
         Values in [0, 1] summing to 1 along ``axis``, same shape and dtype
         as ``x`` (float64 for integer and bool inputs).
     """
-    arith = (compute, accumulate, rounding, seed)
-    return _elementwise("softmax", x, axis, method, beta, base, out, where, arith)
+    return _elementwise(
+        "softmax", x, axis, method, beta, base, out, where, compute, accumulate, rounding, seed
+    )
 
 
 def log_softmax(
@@ -300,8 +306,9 @@ def log_softmax(
     ndarray
         Values <= 0, same shape as ``x``.
     """
-    arith = (compute, accumulate, rounding, seed)
-    return _elementwise("log_softmax", x, axis, method, beta, base, out, where, arith)
+    return _elementwise(
+        "log_softmax", x, axis, method, beta, base, out, where, compute, accumulate, rounding, seed
+    )
 
 
 def logsumexp(
@@ -359,8 +366,8 @@ def logsumexp(
         ``return_sign``, ``(value, sign)`` of that shape.
     """
     x, mask_keep = split_masked(x)
-    arr = as_logits(x)
-    if not _lowprec.is_default(arr.dtype, compute, accumulate, rounding, seed):
+    arr = as_float_array(x, narrow=True)
+    if (compute, accumulate, rounding, seed) != _DEFAULT_ARITH or arr.itemsize < 4:
         ar = _lowprec.resolve(arr.dtype, compute, accumulate, rounding, seed)
         return _lowprec.logsumexp(
             arr, mask_keep, axis, method, beta, base, keepdims, b, return_sign, where, ar

@@ -134,18 +134,6 @@ def resolve(storage: np.dtype, compute, accumulate, rounding, seed) -> Arith:
     return Arith(store, compute, acc, rounding, seed)
 
 
-def is_default(x_dtype: np.dtype, compute, accumulate, rounding, seed) -> bool:
-    """Whether a call takes the package's float32/float64 path untouched."""
-    return (
-        compute is None
-        and accumulate is None
-        and rounding == "nearest"
-        and seed is None
-        and x_dtype.kind == "f"
-        and x_dtype.itemsize >= 4
-    )
-
-
 def round_to(y, dtype: np.dtype) -> np.ndarray:
     """Float32/float64 results ``y`` rounded once (to nearest even) into ``dtype``."""
     y = np.asarray(y)
