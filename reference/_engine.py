@@ -22,7 +22,10 @@ ENV_VAR = "STABLE_SOFTMAX_REFERENCE_ENGINE"
 ENGINES = ("auto", "mpmath")
 
 _lock = threading.Lock()
-_stats = {"fast": {"elements": 0, "seconds": 0.0}, "mpmath": {"elements": 0, "seconds": 0.0}}
+_stats = {
+    "fast": {"elements": 0, "seconds": 0.0, "undecided": 0},
+    "mpmath": {"elements": 0, "seconds": 0.0, "rows": 0},
+}
 
 
 def resolve(engine: str | None) -> str:
@@ -40,11 +43,17 @@ def resolve(engine: str | None) -> str:
     return engine
 
 
-def count(step: str, elements: int, seconds: float) -> None:
-    """Add ``elements`` decided by ``step`` ("fast" or "mpmath") in ``seconds``."""
+def count(step: str, elements: int, seconds: float, **more: int) -> None:
+    """Add ``elements`` decided by ``step`` ("fast" or "mpmath") in ``seconds``.
+
+    ``more``: the step's other counters (``undecided=`` for "fast",
+    ``rows=`` for "mpmath"), added likewise.
+    """
     with _lock:
         _stats[step]["elements"] += int(elements)
         _stats[step]["seconds"] += float(seconds)
+        for key, value in more.items():
+            _stats[step][key] += int(value)
 
 
 def engine_stats() -> dict[str, dict[str, float]]:
@@ -53,11 +62,15 @@ def engine_stats() -> dict[str, dict[str, float]]:
     Returns
     -------
     dict
-        ``{"fast": {"elements": int, "seconds": float}, "mpmath": {...}}``.
-        ``fast`` counts the output elements the first step decided (and its
-        time, including rows it then handed over); ``mpmath`` counts the
-        output elements of the rows sent to the mpmath path (cache hits
-        included) and its time.  Per process; threads add up.
+        ``{"fast": {"elements": int, "seconds": float, "undecided": int},
+        "mpmath": {"elements": int, "seconds": float, "rows": int}}``.
+        ``fast`` counts the output elements the first step decided, its
+        time (including rows it then handed over) and the elements it could
+        not decide (error interval across a rounding boundary); ``mpmath``
+        counts the output elements of the rows sent to the mpmath path
+        (whole rows: one undecided element sends its row), the rows (for
+        ``exp``: the elements) and its time, cache hits included.  Per
+        process; threads add up.
     """
     with _lock:
         return {step: dict(values) for step, values in _stats.items()}
@@ -67,8 +80,8 @@ def reset_engine_stats() -> None:
     """Set every count of :func:`engine_stats` back to zero."""
     with _lock:
         for values in _stats.values():
-            values["elements"] = 0
-            values["seconds"] = 0.0
+            for key in values:
+                values[key] = 0.0 if key == "seconds" else 0
 
 
 class Timer:

@@ -6,7 +6,11 @@ pipelines twice: against that fp32 run (rounded to the storage format, as a
 user would compare) and against ``reference.softmax(..., dtype=storage)``, the
 exact softmax rounded once to the storage format, and prints, per pipeline and
 method, the mean and max error in ULPs of the storage format, the mean signed
-error (bias) and the share of elements where the two yardsticks disagree.
+error (bias) against each yardstick and the share of elements where the two
+yardsticks disagree. The computation is
+:func:`stable_softmax.accuracy.lowprec_report.reference_matters`, the same
+function as the section "What a certified reference changes" of
+``stable-softmax report --pipelines ...``.
 
 Usage (moderate: a few seconds of mpmath per configuration)::
 
@@ -17,12 +21,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-import reference
-from stable_softmax.floatbits import to_ordinal, ulp_distance
-from stable_softmax.formats import FORMATS
-from stable_softmax.lowprec.pipeline import Pipeline, simulate
+from stable_softmax.accuracy.lowprec_report import reference_matters
 
 PIPELINES = [
     ("float16", "float16", "float16"),
@@ -30,10 +29,6 @@ PIPELINES = [
     ("bfloat16", "bfloat16", "bfloat16"),
     ("bfloat16", "bfloat16", "float32"),
 ]
-
-
-def signed_ulps(result: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    return (to_ordinal(result) - to_ordinal(ref)).astype(np.float64)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,34 +39,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--block", type=int, default=32, help="block size of the online method")
     args = parser.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
     print(
         f"gaussian logits, sigma {args.sigma}, {args.rows} rows x n = {args.n}; errors in ULPs "
         f"of the storage format; online block {args.block}"
     )
     print(
         "| storage/compute/accumulate | method | vs fp32 run: mean, max | "
-        "vs correctly rounded: mean, max | bias vs exact | elements judged differently | "
-        "fp32 run != correctly rounded |"
+        "vs correctly rounded: mean, max | bias vs fp32 run | bias vs exact | "
+        "elements judged differently | fp32 run != correctly rounded |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for storage, compute, acc in PIPELINES:
-        dtype = FORMATS[storage].dtype
-        x = (rng.standard_normal((args.rows, args.n)) * args.sigma).astype(dtype)
-        exact = reference.softmax(x)
-        for method in ("shifted", "online"):
-            kw = {"method": method, "block": args.block}
-            got = simulate("softmax", x, pipeline=Pipeline(storage, compute, acc), **kw)
-            run32 = simulate("softmax", x, pipeline=Pipeline(storage, "float32", "float32"), **kw)
-            d32 = ulp_distance(got, run32)
-            dex = ulp_distance(got, exact)
-            bias = signed_ulps(got, exact).mean()
-            differ = np.mean(d32 != dex)
-            print(
-                f"| {storage}/{compute}/{acc} | {method} | {d32.mean():.3f}, {d32.max():.0f} | "
-                f"{dex.mean():.3f}, {dex.max():.0f} | {bias:+.3f} | {100 * differ:.2f}% | "
-                f"{100 * np.mean(run32 != exact):.3f}% |"
-            )
+    print("|---|---|---|---|---|---|---|---|")
+    rows = reference_matters(
+        PIPELINES, rows=args.rows, n=args.n, sigma=args.sigma, seed=args.seed, block=args.block
+    )
+    for r in rows:
+        print(
+            f"| {r['pipeline'].replace(':', '/')} | {r['method']} | "
+            f"{r['vs_fp32_mean']:.3f}, {r['vs_fp32_max']:.0f} | "
+            f"{r['vs_exact_mean']:.3f}, {r['vs_exact_max']:.0f} | {r['bias_fp32']:+.3f} | "
+            f"{r['bias_exact']:+.3f} | {100 * r['judged_differently']:.2f}% | "
+            f"{100 * r['fp32_run_not_cr']:.3f}% |"
+        )
     return 0
 
 

@@ -103,7 +103,18 @@ def _add_report(sub) -> None:
         "--dtypes",
         type=names,
         metavar="LIST",
-        help="comma-separated: float32,float64 (default both)",
+        help="comma-separated: float32,float64 (default both) and low-precision storage "
+        "formats (float16, bfloat16, float8_e4m3fn, float8_e5m2, ...: our default path, "
+        "float32 kernel rounded once); low-precision formats only skip the float32/float64 sweep",
+    )
+    rep.add_argument(
+        "--pipelines",
+        type=names,
+        metavar="LIST",
+        default=[],
+        help="comma-separated simulated pipelines STORAGE:COMPUTE:ACCUMULATE, e.g. "
+        "bfloat16:float32:float32,float16:float16:float32 (every operation correctly rounded "
+        "to its format; STORAGE:COMPUTE means ACCUMULATE = COMPUTE)",
     )
     rep.add_argument(
         "--functions",
@@ -277,6 +288,7 @@ def report_config(
         grid="full" if args.full else "quick",
         functions=_functions(parser, args),
         dtypes=args.dtypes,
+        pipelines=tuple(args.pipelines),
         families=args.families,
         seed=args.seed,
         workers=args.workers,
@@ -318,7 +330,10 @@ def _report(args: argparse.Namespace, config) -> int:
     files = report.write_report(doc, args.out, plots=not args.no_plots)
     for line in recommendation_lines(doc.as_dict()):
         print(line.split(" Others:")[0])
-    print(f"report written to {files[0]} (+ report.json, report.csv, {len(doc.plots)} plots)")
+    extra = ", lowprec.csv" if doc.lowprec else ""
+    print(
+        f"report written to {files[0]} (+ report.json, report.csv{extra}, {len(doc.plots)} plots)"
+    )
     return 0
 
 

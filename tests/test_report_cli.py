@@ -167,7 +167,26 @@ def _bad(argv, capsys) -> str:
     "argv,fragment",
     [
         (["report", "--workers", "0"], "--workers: expected a positive integer, got '0'"),
-        (["report", "--dtypes", "float16"], "--dtypes: unknown 'float16'; choose from float32"),
+        (["report", "--dtypes", "float99"], "--dtypes: unknown 'float99'; choose from float32"),
+        (["report", "--dtypes", "float16,x"], "float64, float16, bfloat16, float8_e5m2"),
+        (
+            ["report", "--pipelines", "float16:float99:float32"],
+            "--pipelines: compute format 'float99' in 'float16:float99:float32' is unknown; "
+            "choose from float64, float32, float16",
+        ),
+        (
+            ["report", "--pipelines", "float16"],
+            "--pipelines: expected STORAGE:COMPUTE:ACCUMULATE such as bfloat16:float32:float32, "
+            "got 'float16'",
+        ),
+        (["report", "--pipelines", "float16:float32:float32:float64"], "got 'float16:float32"),
+        (
+            ["report", "--pipelines", "float32:float32:float32"],
+            "--pipelines: storage format 'float32' in 'float32:float32:float32' is unknown; "
+            "choose from float16, bfloat16",
+        ),
+        (["report", "--pipelines", "bfloat16:bf16"], "compute format 'bf16'"),
+        (["report", "--pipelines", ","], "--pipelines: expected a comma-separated list"),
         (["report", "--methods", "bogus"], "--methods: 'bogus' not a method"),
         (["report", "--functions", "softmax", "--methods", "log1p"], "'log1p' not a method"),
         (
@@ -217,7 +236,7 @@ def test_out_must_be_a_directory(tmp_path, no_work, capsys):
 
 def test_out_is_checked_after_the_other_options(tmp_path, no_work, capsys):
     out = tmp_path / "new"
-    _bad(["report", "--out", str(out), "--dtypes", "float16"], capsys)
+    _bad(["report", "--out", str(out), "--dtypes", "float99"], capsys)
     assert not out.exists()  # a bad option leaves nothing behind
 
 

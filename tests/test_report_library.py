@@ -135,7 +135,10 @@ def test_assemble_and_write_on_synthetic_records(tmp_path):
 @pytest.mark.parametrize(
     "changes,field",
     [
-        ({"dtypes": ("float16",)}, "dtypes"),
+        ({"dtypes": ("float99",)}, "dtypes"),
+        ({"dtypes": ()}, "dtypes"),
+        ({"pipelines": ("float16:float32:nope",)}, "pipelines"),
+        ({"dtypes": ("float32",), "pipelines": ("float16",)}, "pipelines"),
         ({"families": ("cauchy",)}, "families"),
         ({"functions": {"softmin": ("naive",)}}, "functions"),
         ({"functions": {"softmax": ("bogus",)}}, "methods"),

@@ -59,7 +59,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["BOUNDS", "bound_ulps", "has_bound", "unit_roundoff"]
+__all__ = [
+    "BOUNDS",
+    "bound_ulps",
+    "format_ulp",
+    "has_bound",
+    "pipeline_bound_ulps",
+    "unit_roundoff",
+]
 
 
 def unit_roundoff(dtype) -> float:
@@ -163,6 +170,11 @@ def _log_softmax_online(r: _Row, y):
     return _log_softmax_shifted(r, y) + 2
 
 
+def _logsumexp_online(r: _Row, y):
+    """Shifted, plus the roundings of the block merge factors in ``S`` (simulated pipelines)."""
+    return _logsumexp_shifted(r, y) + 2
+
+
 #: The package's vectorized exp is within 1 ULP, not correctly rounded, so it
 #: is modelled as ``|d| <= 2u`` rather than ``u``. An output's leading terms
 #: hold at most two exponentials (its own and, through the sum, the largest
@@ -191,6 +203,7 @@ BOUNDS: dict[tuple[str, str], tuple[bool, bool, Callable]] = {
     ("logsumexp", "log1p"): (True, False, _logsumexp_log1p),
     ("softmax", "online"): (True, True, _softmax_online),
     ("log_softmax", "online"): (True, False, _log_softmax_online),
+    ("logsumexp", "online"): (True, False, _logsumexp_online),
     # not first-order bounds: the 1 ULP claim of the accurate method (0 u + 1 ULP)
     ("softmax", "accurate"): (True, True, _accurate),
     ("log_softmax", "accurate"): (True, True, _accurate),
@@ -241,17 +254,113 @@ def bound_ulps(
         ulp = np.spacing(np.abs(reference)).astype(np.float64)
         bound = units + 1.0 if relative else units * u / ulp + 1.0
     ln_tiny, ln_max = math.log(float(info.tiny)), math.log(float(info.max))
+    finite_ref = np.isfinite(reference) & (np.abs(reference) >= info.tiny)
+    applies = _applies(function, method, row, x, finite_ref, ln_tiny, ln_tiny - math.log(u), ln_max)
+    return np.where(applies, bound, np.nan), applies
+
+
+def _applies(function, method, row: _Row, x, finite_ref, ln_tiny, ln_floor, ln_max) -> np.ndarray:
+    """Where the first-order model holds (see the module docstring).
+
+    Rows whose frame sum ``s`` has ``ln s >= ln n + ln_floor`` (its underflowed
+    terms do not matter) and ``ln s < ln_max``, with finite logits; elements
+    with a normal finite reference (``finite_ref``); softmax (but ``lse``):
+    the element's own exponential is normal (``z >= ln_tiny``).
+    """
     frame = row.ln_frame_sum[:, 0]
     row_ok = (
-        (frame >= math.log(row.n) + ln_tiny - math.log(u))
-        & (frame < ln_max)
-        & np.all(np.isfinite(x), axis=-1)
+        (frame >= math.log(row.n) + ln_floor) & (frame < ln_max) & np.all(np.isfinite(x), axis=-1)
     )
-    finite_ref = np.isfinite(reference) & (np.abs(reference) >= info.tiny)
     if function == "logsumexp":
-        applies = row_ok & finite_ref
-    else:
-        applies = row_ok[:, None] & finite_ref
-        if function == "softmax" and method != "lse":
-            applies &= row.z >= ln_tiny
+        return row_ok & finite_ref
+    applies = row_ok[:, None] & finite_ref
+    if function == "softmax" and method != "lse":
+        applies &= row.z >= ln_tiny
+    return applies
+
+
+def format_ulp(values, fmt) -> np.ndarray:
+    """``ulp(|v|)`` in format ``fmt``: ``2^(max(e, emin) - p + 1)`` for ``2^e <= |v| < 2^(e+1)``.
+
+    ``values`` are float64 (exact values of ``fmt`` or not); 0 gets the
+    subnormal spacing.
+    """
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _, e = np.frexp(v)  # v = f 2^e, f in [1/2, 1): the binade is 2^(e-1)
+    e = np.maximum(e.astype(np.int64) - 1, fmt.emin)
+    return np.ldexp(1.0, e - fmt.precision + 1)
+
+
+def _online_units(r: _Row, u_c: float, u_a: float, block: int) -> np.ndarray:
+    """``docs/online-softmax-error.md``: the tiled online softmax with formats (u_c, u_a).
+
+    ``u_c (3 + K + |d_j| + sum_i y_i |d_i|) + u_a (B + 2K - 2)``, ``K = ceil(n / B)``,
+    plus ``k_c u_c (|z_j| + Z)`` for a rounded scale (as in :func:`_softmax_shifted`).
+    """
+    blocks = -(-r.n // block)
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+        y = np.exp(r.z - r.ln_s)
+        entropy_part = np.sum(y * np.abs(r.z), axis=-1, keepdims=True)
+    return (
+        u_c * (3 + blocks + np.abs(r.z) + entropy_part)
+        + u_a * (min(block, r.n) + 2 * blocks - 2)
+        + u_c * r.k_c * (np.abs(r.z) + r.Z)
+    )
+
+
+def pipeline_bound_ulps(
+    function: str,
+    method: str,
+    x: np.ndarray,
+    reference: np.ndarray,
+    c_exact: float,
+    *,
+    storage,
+    compute,
+    accumulate,
+    native_exp: bool,
+    block: int | None = None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`bound_ulps` for a storage / compute / accumulate pipeline.
+
+    The bounds of :data:`BOUNDS` with the unit roundoff ``u`` of the
+    arithmetic: ``u = max(u_compute, u_accumulate)`` (every rounding has
+    ``|d| <= u``; the sum's ``n u`` term is ``n u_accumulate`` when the
+    accumulate format is the coarser). ``exp`` adds :data:`EXP_EXTRA` only when
+    it is native (``native_exp``); a simulated ``exp`` is correctly rounded.
+    The online softmax of a simulated pipeline (``block`` given) gets the
+    bound of ``docs/online-softmax-error.md`` with ``u_c`` and ``u_a`` apart.
+    The result is rounded once into ``storage``, so the bound in ULPs of the
+    storage format is ``units * |y| / ulp_s(y)`` (relative) or
+    ``units / ulp_s(y)`` (absolute) plus 1 (that rounding's half ULP and the
+    reference's). ``x`` and ``reference`` are float64 arrays holding exact
+    values of ``storage``; formats are :class:`stable_softmax.formats.Format`.
+    """
+    if not has_bound(function, method):
+        return None
+    shifted, relative, formula = BOUNDS[(function, method)]
+    u_c, u_a = compute.unit_roundoff, accumulate.unit_roundoff
+    u = max(u_c, u_a)
+    # the pipeline rounds c once into the compute format (the default path: float32)
+    c_kernel = float(np.array(c_exact).astype(compute.dtype))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        row = _Row(x, c_exact, c_kernel, shifted)
+        y = reference.astype(np.float64)
+        if function == "softmax" and method == "online" and block is not None:
+            units_u = _online_units(row, u_c, u_a, block) + (EXP_EXTRA * u_c if native_exp else 0)
+        else:
+            extra = 0.0 if (formula is _accurate or not native_exp) else EXP_EXTRA
+            units_u = (formula(row, y) + extra) * u
+        ulp = format_ulp(y, storage)
+        bound = (units_u * np.abs(y) if relative else units_u) / ulp + 1.0
+    tiny = max(compute.smallest_normal, accumulate.smallest_normal)
+    big = min(compute.largest, accumulate.largest)
+    # underflowed terms are each off by at most the subnormal spacing: the
+    # model holds while their total, n 2^qmin, stays below u s
+    ln_sub = max(compute.qmin, accumulate.qmin) * math.log(2.0)
+    finite_ref = np.isfinite(y) & (np.abs(y) >= storage.smallest_normal)
+    applies = _applies(
+        function, method, row, x, finite_ref, math.log(tiny), ln_sub - math.log(u), math.log(big)
+    )
     return np.where(applies, bound, np.nan), applies

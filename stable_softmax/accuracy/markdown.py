@@ -233,11 +233,24 @@ def engine_lines(doc: dict) -> list[str]:
             for engine, s in stats["engines"].items()
         )
         text += f" ({work}, over {stats['groups']} input groups; cached rows are not counted)"
+        fast, slow = stats["engines"].get("fast", {}), stats["engines"].get("mpmath", {})
+        if "undecided" in fast and fast.get("elements"):
+            text += (
+                f". The fast step left {fast['undecided']:.0f} elements undecided "
+                f"({fast['undecided'] / (fast['elements'] + slow.get('elements', 0)):.1e} of all)"
+                f"; {slow.get('rows', 0):.0f} rows went whole to mpmath (undecided elements, "
+                "special values, overflowing intermediates)"
+            )
     return [text + ".", ""]
 
 
 def render_markdown(doc: dict) -> str:
     """The whole ``report.md``."""
+    # imported here: lowprec_markdown imports _table from this module
+    from .lowprec_markdown import PLOT, lowprec_lines, render_lowprec_only
+
+    if not doc["dtypes"]:
+        return render_lowprec_only(doc)
     grid = doc["grid"]
     bad = failed(doc["records"])
     executor = f" ({doc['executor']})" if doc.get("executor") else ""
@@ -299,11 +312,13 @@ def render_markdown(doc: dict) -> str:
         *course_lines(doc),
         "",
     ]
+    lines += lowprec_lines(doc)
     lines += special_value_lines(doc)
     lines += cost_lines(doc)
-    if doc["plots"]:
+    main_plots = [p for p in doc["plots"] if p != PLOT]  # the low-precision one is shown there
+    if main_plots:
         lines += ["## Plots", ""]
-        for name in doc["plots"]:
+        for name in main_plots:
             lines += [f"![{name}]({name})", ""]
             if name in CAPTIONS:
                 lines += [f"*{CAPTIONS[name]}*", ""]

@@ -27,6 +27,7 @@ __all__ = [
     "ulp_distance",
     "bits_of_error",
     "classify",
+    "classify_values",
     "nonfinite_split",
     "sum_deviation_eps",
     "argmax_kept",
@@ -127,7 +128,16 @@ def classify(result, reference) -> np.ndarray:
           error shows as an infinite :func:`ulp_distance`).
     """
     r, ref = _pair(result, reference)
-    tiny = np.finfo(r.dtype).tiny
+    return classify_values(r, ref, float(np.finfo(r.dtype).tiny))
+
+
+def classify_values(r: np.ndarray, ref: np.ndarray, tiny: float) -> np.ndarray:
+    """:func:`classify` of arrays of any float dtype, given the format's smallest normal.
+
+    For formats NumPy has no ``finfo`` for (float16 has one; bfloat16, the
+    float8 formats do not): pass float64 copies, which hold their values
+    exactly, and ``tiny = Format.smallest_normal``.
+    """
     codes = np.full(r.shape, OK, dtype=np.int8)
     ref_finite_nonzero = np.isfinite(ref) & (ref != 0)
     lost = (r != ref) & ((np.abs(r) < tiny) | (np.abs(ref) < tiny))

@@ -7,7 +7,9 @@
 :func:`build_report` validates the :class:`ReportConfig` (:func:`check`, which
 computes nothing), runs the sweep in this process, in local worker processes
 or on Dask (:mod:`.distributed`), finds the thresholds (:mod:`.thresholds`),
-runs the course checks (:mod:`.course`) and returns a :class:`ReportDocument`:
+runs the course checks (:mod:`.course`) and, for low-precision dtypes and
+pipelines, the low-precision section (:mod:`.lowprec_report`), and returns a
+:class:`ReportDocument`:
 the records plus their summary and ranking (:mod:`.summary`, pure).
 :func:`write_report` (:mod:`.writers`) renders it as ``report.json``,
 ``report.csv``, ``report.md`` and PNG plots. The command line
@@ -33,6 +35,7 @@ from .course import course_checks
 from .families import FAMILIES
 from .grids import DTYPES, GRIDS, Grid
 from .measure import RECORD_FIELDS
+from .pipelines import PipelineError, parse_targets, split_dtypes
 from .summary import failed, recommend, summarize
 from .writers import write_report
 
@@ -98,6 +101,13 @@ class ReportConfig:
     implementations : sequence of str
         Users' implementations, ``"function=package.module:attribute"``
         (see :func:`stable_softmax.accuracy.compare.resolve`).
+    pipelines : sequence of str
+        Simulated low-precision pipelines, ``"STORAGE:COMPUTE:ACCUMULATE"``
+        (:func:`.pipelines.parse_pipeline`); with low-precision ``dtypes``
+        (float16, bfloat16, the float8 formats: our default path in that
+        storage format) they make the low-precision section
+        (:mod:`.lowprec_report`). ``dtypes`` of low-precision formats only
+        skip the float32/float64 sweep.
     special_values, costs : bool
         Also evaluate every implementation on the special values, and time
         it against a copy of the same array (:mod:`.cost`).
@@ -105,6 +115,9 @@ class ReportConfig:
         The command line recorded in the report's header.
     skipped : tuple of str
         Filled by :func:`check`: one line per peer that is not installed.
+    low_dtypes : tuple of str
+        Filled by :func:`check`: the low-precision formats of ``dtypes``
+        (``dtypes`` keeps float32/float64).
     """
 
     grid: str | Grid = "quick"
@@ -121,7 +134,9 @@ class ReportConfig:
     special_values: bool = True
     costs: bool = True
     command: str = "stable_softmax.accuracy.report.build_report"
+    pipelines: Sequence[str] = ()
     skipped: tuple[str, ...] = ()
+    low_dtypes: tuple[str, ...] = ()
 
 
 def _names(field_name: str, given: Sequence[str] | None, valid: Sequence[str]) -> tuple:
@@ -198,6 +213,16 @@ def check(config: ReportConfig) -> ReportConfig:
             f"unknown {config.reference_engine!r}; choose from {', '.join(ENGINES)}",
         )
     try:
+        dtypes, low_dtypes = split_dtypes(config.dtypes, config.low_dtypes)
+    except PipelineError as err:
+        raise ConfigError("dtypes", str(err)) from None
+    try:
+        parse_targets(low_dtypes, config.pipelines)
+    except PipelineError as err:
+        raise ConfigError("pipelines", str(err)) from None
+    if dtypes == () and not (low_dtypes or config.pipelines):
+        raise ConfigError("dtypes", f"empty selection; choose from {', '.join(DTYPES)}")
+    try:
         functions, skipped = compare.resolve(
             _functions(config.functions), config.peers, config.implementations
         )
@@ -208,10 +233,12 @@ def check(config: ReportConfig) -> ReportConfig:
         grid=grid,
         functions=functions,
         skipped=tuple(skipped),
-        dtypes=_names("dtypes", config.dtypes, DTYPES),
+        dtypes=DTYPES if dtypes is None else dtypes,
+        low_dtypes=low_dtypes,
+        pipelines=tuple(dict.fromkeys(config.pipelines)),
         families=_names("families", config.families, list(FAMILIES)),
     )
-    if not _cells(resolved):
+    if resolved.dtypes and not _cells(resolved):
         raise ConfigError("families", "the selection leaves no grid cell; widen it")
     return resolved
 
@@ -264,6 +291,7 @@ class ReportDocument:
     costs: list[dict] = field(default_factory=list)
     cost_recommendations: list[dict] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
+    lowprec: dict = field(default_factory=dict)
 
     @property
     def grid(self) -> Grid:
@@ -286,6 +314,7 @@ class ReportDocument:
             "costs": self.costs,
             "cost_recommendations": self.cost_recommendations,
             "plots": list(self.plots),
+            "lowprec": self.lowprec,
             "record_fields": list(RECORD_FIELDS),
             "records": self.records,
         }
@@ -316,6 +345,8 @@ def assemble(
         "grid": config.grid.as_dict(),
         "functions": {f: list(ms) for f, ms in config.functions.items()},
         "dtypes": list(config.dtypes),
+        "low_dtypes": list(config.low_dtypes),
+        "pipelines": list(config.pipelines),
         "families": list(config.families),
         "workers": run.get("workers", config.workers or 1),
         "executor": run.get("executor", ""),
@@ -348,6 +379,7 @@ def assemble(
         special_values=list(extras.get("special_values", [])),
         costs=costs,
         cost_recommendations=cost.recommend_by_cost(records, costs) if costs else [],
+        lowprec=dict(extras.get("lowprec", {})),
     )
 
 
@@ -385,10 +417,16 @@ def build_report(config: ReportConfig, *, stream: TextIO | None = None) -> Repor
     config = check(config)
     for note in config.skipped:
         _say(stream, note)
-    cells = _cells(config)
-    total = sum(group_cost(g) for g in group_cells(cells))
     start = time.monotonic()
     tally = sweep.EngineTally()
+    if not config.dtypes:  # low-precision formats only: no float32/float64 sweep
+        with sweep.reference_engine(config.reference_engine):
+            found = {"lowprec": _lowprec(config, stream)}
+        run = {"workers": 1, "executor": "this process"}
+        run["wall_seconds"] = time.monotonic() - start
+        return assemble(config, [], (), None, run, found)
+    cells = _cells(config)
+    total = sum(group_cost(g) for g in group_cells(cells))
     with sweep.reference_engine(config.reference_engine):
         records, run = _sweep(config, cells, total, tally, stream)
         bad = failed(records)
@@ -408,9 +446,20 @@ def build_report(config: ReportConfig, *, stream: TextIO | None = None) -> Repor
     found = compare.extras(
         config.functions, config.dtypes, special=config.special_values, costs=config.costs
     )
+    if config.low_dtypes or config.pipelines:
+        with sweep.reference_engine(config.reference_engine):
+            found["lowprec"] = _lowprec(config, stream)
     run["wall_seconds"] = time.monotonic() - start
     run["reference_engine_stats"] = tally.as_dict()
     return assemble(config, records, table, course, run, found)
+
+
+def _lowprec(config: ReportConfig, stream: TextIO | None) -> dict:
+    """The low-precision section of ``config`` (:func:`.lowprec_report.config_section`)."""
+    from .lowprec_report import config_section
+
+    _say(stream, f"low precision: {', '.join(config.low_dtypes + config.pipelines)} ...")
+    return config_section(config)
 
 
 def _sweep(

@@ -1,4 +1,5 @@
-"""Write a report document to disk: ``report.json``, ``report.csv``, ``report.md`` and the plots.
+"""Write a report document to disk: ``report.json``, ``report.csv``, ``report.md``, the plots
+and, when the report has a low-precision section, ``lowprec.csv``.
 
 The plots come from :func:`stable_softmax.accuracy.plots.make_plots`
 (matplotlib, imported only when plots are asked for).
@@ -39,13 +40,13 @@ def _csv_value(value):
     return repr(value) if isinstance(value, float) else value
 
 
-def write_csv(path: Path, records: list[dict]) -> None:
-    """The records, one row each, columns :data:`RECORD_FIELDS`; None is an empty cell."""
+def write_csv(path: Path, records: list[dict], fields=RECORD_FIELDS) -> None:
+    """The records, one row each, columns ``fields`` (:data:`RECORD_FIELDS`); None is empty."""
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=RECORD_FIELDS, lineterminator="\n")
+        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for record in records:
-            writer.writerow({k: _csv_value(record[k]) for k in RECORD_FIELDS})
+            writer.writerow({k: _csv_value(record[k]) for k in fields})
 
 
 def write_report(doc: ReportDocument, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
@@ -66,8 +67,18 @@ def write_report(doc: ReportDocument, out_dir: str | Path, *, plots: bool = True
         doc.plots = make_plots(
             measured, doc.grid, out, doc.recommendations, functions, costs=doc.costs
         )
+    if plots and doc.lowprec:
+        from .lowprec_plots import make_lowprec_plot
+
+        doc.plots += make_lowprec_plot(doc.lowprec, out)
     data = jsonable(doc.as_dict())
     (out / "report.json").write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
     write_csv(out / "report.csv", doc.records)
+    names = ["report.md", "report.json", "report.csv"]
+    if doc.lowprec:
+        from .lowprec_report import LOW_FIELDS
+
+        write_csv(out / "lowprec.csv", doc.lowprec["records"], LOW_FIELDS)
+        names.append("lowprec.csv")
     (out / "report.md").write_text(render_markdown(data))
-    return [out / name for name in ("report.md", "report.json", "report.csv", *doc.plots)]
+    return [out / name for name in (*names, *doc.plots)]
