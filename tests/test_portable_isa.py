@@ -15,7 +15,9 @@ with every AVX-512 feature off. The parent checks:
 * log_softmax and logsumexp: within ``2 n u`` (absolute, plus one ULP) of the
   host's results: the only difference is the order of the vector lanes in the
   blocked sum, whose relative error is at most ``(n - 1) u`` on either side;
-* special-value rows (NaN, ``+inf``, ``-inf``): exactly the host's results.
+* special-value rows (NaN, ``+inf``, ``-inf``): exactly the host's results;
+* float32 shifted softmax, log_softmax and logsumexp: the same bits (their
+  loops have 16 lanes whatever the target, ``stable_softmax.kernels._vec32``).
 """
 
 import os
@@ -168,3 +170,21 @@ def test_special_rows_exactly_as_on_the_host(haswell, function):
             np.testing.assert_array_equal(np.isnan(child), np.isnan(host))
             np.testing.assert_array_equal(np.isinf(child), np.isinf(host))
             np.testing.assert_array_equal(child == 0, host == 0)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_float32_shifted_same_bits(haswell, function):
+    """float32 shifted rows run the 16-lane loops of ``kernels._vec32`` on both targets.
+
+    Their vector width (and so the order of the sums) does not depend on the
+    instruction set and both scalings round ``P 2^k`` once: the same bits.
+    """
+    cases, got = haswell
+    keys = [k for k in cases if "float32" in k and not k.startswith("exp_")]
+    for key in keys:
+        x = cases[key]
+        host = np.asarray(getattr(ss, function)(x, method="shifted"))
+        child = got[f"{key}|{function}|shifted"]
+        same = np.where(np.isnan(host), np.float32(np.nan), host).view(np.int32)
+        other = np.where(np.isnan(child), np.float32(np.nan), child).view(np.int32)
+        np.testing.assert_array_equal(other, same, err_msg=key)

@@ -106,6 +106,22 @@ def test_bias_argmax_and_sum_on_a_hand_checked_case():
     assert stats["overflow"] == stats["underflow"] == stats["nan"] == 0.0
 
 
+def test_pipeline_bound_catches_an_error_past_it():
+    # all-float16 shifted softmax of 8 gaussian logits: the bound is (n + 2 + 2 Z) u_c in
+    # relative terms, a few dozen ULPs; an output 2^8 ULPs off lies outside it
+    target = parse_pipeline("float16:float16:float16")
+    x = (np.random.default_rng(4).standard_normal((4, 8)) * 2).astype(np.float16)
+    ref = reference.softmax(x)
+    good = target.compute_fn("softmax", "shifted", x, 1.0, None)
+    stats = lr.measure_low(target, "softmax", "shifted", x, good, ref)
+    assert stats["bound_checked"] > 0.5 and stats["bound_inside"] == 1.0
+    bad = good.copy()
+    j = np.argmax(ref[0])
+    bad[0, j] = (bad[0, j].view(np.uint16) - np.uint16(256)).view(np.float16)
+    stats = lr.measure_low(target, "softmax", "shifted", x, bad, ref)
+    assert stats["bound_inside"] < 1.0 and stats["bound_ratio_max"] > 1.0
+
+
 def test_failures_are_counted_apart_from_the_error():
     target = Target("float16")
     x = np.array([[3.0, 0.0, -2.0]], np.float16)

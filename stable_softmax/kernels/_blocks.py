@@ -11,6 +11,11 @@ several, and the sum is effectively
 blocked: its error grows like ``(BLOCK / lanes + n / BLOCK) u`` instead of
 ``n u``.
 
+Contiguous float32 blocks go to the explicit 16-lane loops of :mod:`._vec32`
+(the choice is made at compile time by the overloads below): the same exp
+bits, the sum in vector accumulators in the same loop as the stores, the
+maximum by ``vmaxps``.
+
 A NaN either is the maximum (then the callers take their special-value
 path) or is ignored by :func:`block_max`; then the callers rely on the sums:
 its exponential and so the sum is NaN, and NaN propagates from there to every
@@ -23,9 +28,10 @@ import math
 
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from ._options import kernel
+from ._vec32 import block_exp_store_sum32, block_exp_sum32, block_max32, is_f32_c_array
 from .exp import fast_exp, fast_exp_nonpositive
 
 #: Elements per block: 16 KiB of float32 (32 KiB of float64), so a block
@@ -77,21 +83,39 @@ def _from_order_key(typingctx, k, like):
 
 
 @kernel
-def block_max(x):
-    """Maximum of ``x``; ``-inf`` when empty or all ``-inf``.
-
-    Computed on :func:`_order_key` integers, so it vectorizes. NaN: one with
-    the sign bit clear is the maximum (the result is NaN), one with it set
-    is ignored. Callers send a non-finite maximum to their special-value
-    path and see an ignored NaN through the sum of exponentials, which it
-    makes NaN.
-    """
+def _block_max_loop(x):
     ninf = x.dtype.type(-math.inf)
     top = _order_key(ninf)
     for i in range(x.size):
         key = _order_key(x[i])
         top = key if key > top else top
     return _from_order_key(top, ninf)
+
+
+def _block_max(x):
+    """Compile-time choice between :func:`._vec32.vmax32` and :func:`_block_max_loop`."""
+
+
+@overload(_block_max)
+def _block_max_overload(x):
+    if not is_f32_c_array(x):
+        return lambda x: _block_max_loop(x)
+
+    return lambda x: block_max32(x)
+
+
+@kernel
+def block_max(x):
+    """Maximum of ``x``; ``-inf`` when empty or all ``-inf``.
+
+    float32 (contiguous): ``x > m ? x : m`` in 16-lane vectors
+    (:func:`._vec32.vmax32`), so a NaN is ignored. Other dtypes: computed on
+    :func:`_order_key` integers, so it vectorizes; a NaN with the sign bit
+    clear is the maximum (the result is NaN), one with it set is ignored.
+    Callers send a non-finite maximum to their special-value path and see an
+    ignored NaN through the sum of exponentials, which it makes NaN.
+    """
+    return _block_max(x)
 
 
 @kernel
@@ -151,17 +175,71 @@ def block_sum_smallest(a):
 
 
 @kernel
-def exp_store_sum(x, out, c, m):
-    """``out[i] = exp(c (x[i] - m))``; returns their sum and smallest positive term.
-
-    The sum is a second loop over ``out`` (still in L1 cache) rather than
-    fused with the stores: when ``out`` is ``x``, LLVM's runtime alias check
-    sends a fused loop down its scalar path, which adds in another order, and
-    in-place results would differ in the last bit from out-of-place ones.
-    """
+def _exp_store_sum_loop(x, out, c, m):
     for i in range(x.size):
         out[i] = fast_exp(c * (x[i] - m))
     return block_sum_smallest(out)
+
+
+@kernel
+def _exp_store_sum_nonpositive_loop(x, out, c, m):
+    for i in range(x.size):
+        out[i] = fast_exp_nonpositive(c * (x[i] - m))
+    return block_sum_smallest(out)
+
+
+@kernel(fastmath=_SUM)
+def _exp_sum_loop(x, c, m):
+    total = x.dtype.type(0.0)
+    for i in range(x.size):
+        total += fast_exp(c * (x[i] - m))
+    return total
+
+
+def _exp_store_sum(x, out, c, m, upper):
+    """Compile-time choice between the :mod:`._vec32` loops and the ``_loop`` kernels."""
+
+
+@overload(_exp_store_sum, prefer_literal=True)
+def _exp_store_sum_overload(x, out, c, m, upper):
+    if not isinstance(upper, types.BooleanLiteral):
+        return None
+    if not (is_f32_c_array(x) and is_f32_c_array(out) and c == m == types.float32):
+        if upper.literal_value:
+            return lambda x, out, c, m, upper: _exp_store_sum_loop(x, out, c, m)
+        return lambda x, out, c, m, upper: _exp_store_sum_nonpositive_loop(x, out, c, m)
+    nonpositive = not upper.literal_value
+    return lambda x, out, c, m, upper: (
+        block_exp_store_sum32(x, out, c, m, nonpositive),
+        x.dtype.type(math.inf),
+    )
+
+
+def _exp_sum(x, c, m):
+    """Compile-time choice between :func:`._vec32.exp_sum32` and :func:`_exp_sum_loop`."""
+
+
+@overload(_exp_sum)
+def _exp_sum_overload(x, c, m):
+    if not (is_f32_c_array(x) and c == m == types.float32):
+        return lambda x, c, m: _exp_sum_loop(x, c, m)
+
+    return lambda x, c, m: block_exp_sum32(x, c, m)
+
+
+@kernel
+def exp_store_sum(x, out, c, m):
+    """``out[i] = exp(c (x[i] - m))``; returns their sum and smallest positive term.
+
+    float32 (contiguous): one loop of 16-lane vectors that stores and sums
+    (:mod:`._vec32`), the smallest term not computed (``+inf``, see
+    :func:`block_sum_smallest`); ``out`` may be ``x``. Other dtypes: the sum
+    is a second loop over ``out`` (still in L1 cache) rather than fused with
+    the stores: when ``out`` is ``x``, LLVM's runtime alias check sends a
+    fused loop down its scalar path, which adds in another order, and
+    in-place results would differ in the last bit from out-of-place ones.
+    """
+    return _exp_store_sum(x, out, c, m, True)
 
 
 @kernel
@@ -173,18 +251,13 @@ def exp_store_sum_nonpositive(x, out, c, m):
     fewer). A separate function rather than a flag: a branch inside one
     function measured slower than either loop alone.
     """
-    for i in range(x.size):
-        out[i] = fast_exp_nonpositive(c * (x[i] - m))
-    return block_sum_smallest(out)
+    return _exp_store_sum(x, out, c, m, False)
 
 
-@kernel(fastmath=_SUM)
+@kernel
 def exp_sum(x, c, m):
-    """``sum_i exp(c (x[i] - m))`` without storing the terms."""
-    total = x.dtype.type(0.0)
-    for i in range(x.size):
-        total += fast_exp(c * (x[i] - m))
-    return total
+    """``sum_i exp(c (x[i] - m))`` without storing the terms (float32: :mod:`._vec32`)."""
+    return _exp_sum(x, c, m)
 
 
 @kernel(fastmath=_SUM)
@@ -232,7 +305,7 @@ def exp_offset(x, out, c, offset):
         out[i] = fast_exp(c * x[i] - offset)
 
 
-@kernel
+@kernel(inline=True)  # into the row kernels: no call between their passes
 def shifted_minus(x, out, c, m, offset):
     """``out[i] = c (x[i] - m) - offset`` (shifted log_softmax).
 

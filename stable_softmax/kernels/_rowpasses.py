@@ -23,6 +23,7 @@ from ._blocks import (
     shifted_minus,
 )
 from ._options import kernel
+from ._vec32 import block_exp_store_sum32, block_exp_sum32
 from .division import divide_by_sum
 from .exp import fast_exp
 
@@ -77,6 +78,34 @@ def row_exp_store_sum(x, out, c, m):
         total += bs
         smallest = min(smallest, bsmall)
     return total, smallest
+
+
+@kernel(inline=True)
+def row_exp_store_sum32(x, out, c, m):
+    """:func:`row_exp_store_sum` for contiguous float32 rows, inlined (the same bits).
+
+    Returns the sum only (float32 rows skip the smallest term). ``c > 0``
+    takes the loop without the overflow clamp, as :func:`exp_store_sum_block`.
+    """
+    nonpositive = c > 0
+    if x.size <= BLOCK:
+        return block_exp_store_sum32(x, out, c, m, nonpositive)
+    total = x.dtype.type(0.0)
+    for start in range(0, x.size, BLOCK):
+        xb = x[start : start + BLOCK]
+        total += block_exp_store_sum32(xb, out[start : start + BLOCK], c, m, nonpositive)
+    return total
+
+
+@kernel(inline=True)
+def row_exp_sum32(x, c, m):
+    """:func:`row_exp_sum` for contiguous float32 rows, inlined (the same bits)."""
+    if x.size <= BLOCK:
+        return block_exp_sum32(x, c, m)
+    total = x.dtype.type(0.0)
+    for start in range(0, x.size, BLOCK):
+        total += block_exp_sum32(x[start : start + BLOCK], c, m)
+    return total
 
 
 @kernel

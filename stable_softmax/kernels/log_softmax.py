@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from numba import prange
+from numba.extending import overload
 
 from .._methods import ACCURATE, LOG1P, LSE, NAIVE, ONLINE, SHIFTED
 from ._blocks import (
@@ -34,11 +35,13 @@ from ._rowpasses import (
     n_blocks,
     online_merge,
     row_exp_sum,
+    row_exp_sum32,
     split_exp_sum,
     split_max,
     split_shifted_minus,
 )
 from ._special import log_softmax_special
+from ._vec32 import block_max32, is_f32_c_array
 from .accurate import log_softmax_accurate_row
 from .logsumexp import row_rest_ties
 
@@ -53,6 +56,35 @@ def log_softmax_naive_row(x, out, c):
     scaled_minus(x, out, c, math.log(total))
 
 
+def _log_softmax_shifted_row_any(x, out, c):  # any other types: the block passes, inlined below
+    m = row_max(x)
+    if not math.isfinite(m):
+        log_softmax_special(x, out)
+        return
+    c = x.dtype.type(c)
+    shifted_minus(x, out, c, m, math.log(row_exp_sum(x, c, m)))
+
+
+def _log_softmax_shifted(x, out, c):
+    """Compile-time choice of the shifted row kernel by the types of ``x`` and ``out``."""
+
+
+@overload(_log_softmax_shifted, inline="always")
+def _log_softmax_shifted_overload(x, out, c):
+    if not (is_f32_c_array(x) and is_f32_c_array(out)):
+        return _log_softmax_shifted_row_any
+
+    def impl(x, out, c):  # every pass inlined: no call between them
+        m = block_max32(x)
+        if not math.isfinite(m):
+            log_softmax_special(x, out)
+            return
+        c = x.dtype.type(c)
+        shifted_minus(x, out, c, m, math.log(row_exp_sum32(x, c, m)))
+
+    return impl
+
+
 @kernel
 def log_softmax_shifted_row(x, out, c):
     r"""``c (x_j - m) - ln sum_k exp(c (x_k - m))`` with ``m = max(x)``.
@@ -63,12 +95,7 @@ def log_softmax_shifted_row(x, out, c):
     exactly 0 when the other terms are below ``u``: the true value is a tiny
     negative number (the case the ``accurate`` method repairs with log1p).
     """
-    m = row_max(x)
-    if not math.isfinite(m):
-        log_softmax_special(x, out)
-        return
-    c = x.dtype.type(c)
-    shifted_minus(x, out, c, m, math.log(row_exp_sum(x, c, m)))
+    _log_softmax_shifted(x, out, c)
 
 
 @kernel

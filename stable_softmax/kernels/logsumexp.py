@@ -20,12 +20,14 @@ from __future__ import annotations
 import math
 
 from numba import prange
+from numba.extending import overload
 
 from .._methods import ACCURATE, LOG1P, NAIVE, SHIFTED
 from ._blocks import BLOCK, exp_sum_off_max, exp_sum_unscaled, row_max
 from ._options import kernel
-from ._rowpasses import row_exp_sum, split_exp_sum, split_max
+from ._rowpasses import row_exp_sum, row_exp_sum32, split_exp_sum, split_max
 from ._special import nan_max
+from ._vec32 import block_max32, is_f32_c_array
 from .accurate import logsumexp_accurate_row
 
 
@@ -39,19 +41,43 @@ def logsumexp_naive_row(x, c):
     return math.log(total)
 
 
-@kernel
-def logsumexp_shifted_row(x, c):
-    r"""``c m + ln sum_k exp(c (x_k - m))`` with ``m = max(x)``.
-
-    The sum is in ``[1, n]``; the result's error is about
-    ``|c m| u + n u`` absolute (Blanchard, Higham & Higham 2021, Thm 2.2).
-    """
+def _logsumexp_shifted_row_any(x, c):  # any other types: the block passes, inlined below
     m = row_max(x)
     if not math.isfinite(m):
         # NaN stays NaN, +inf dominates, -inf is the empty/all -inf sum.
         return nan_max(x)
     c = x.dtype.type(c)
     return c * m + math.log(row_exp_sum(x, c, m))
+
+
+def _logsumexp_shifted(x, c):
+    """Compile-time choice of the shifted row kernel by the type of ``x``."""
+
+
+@overload(_logsumexp_shifted, inline="always")
+def _logsumexp_shifted_overload(x, c):
+    if not is_f32_c_array(x):
+        return _logsumexp_shifted_row_any
+
+    def impl(x, c):  # both passes inlined
+        m = block_max32(x)
+        if not math.isfinite(m):
+            return nan_max(x)
+        c = x.dtype.type(c)
+        return c * m + math.log(row_exp_sum32(x, c, m))
+
+    return impl
+
+
+@kernel
+def logsumexp_shifted_row(x, c):
+    r"""``c m + ln sum_k exp(c (x_k - m))`` with ``m = max(x)``.
+
+    The sum is in ``[1, n]``; the result's error is about
+    ``|c m| u + n u`` absolute (Blanchard, Higham & Higham 2021, Thm 2.2).
+    Contiguous float32 rows run the passes of :mod:`._vec32` inlined here.
+    """
+    return _logsumexp_shifted(x, c)
 
 
 @kernel

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 from numba import prange
+from numba.extending import overload
 
 from .._methods import ACCURATE, LSE, NAIVE, ONLINE, SHIFTED
 from ._blocks import (
@@ -40,12 +41,15 @@ from ._rowpasses import (
     n_blocks,
     online_merge,
     row_exp_store_sum,
+    row_exp_store_sum32,
     row_exp_sum,
+    row_exp_sum32,
     split_divide_by_sum,
     split_exp_store_sum,
     split_max,
 )
 from ._special import fill
+from ._vec32 import block_max32, divide_all32, exp_divide_all32, is_f32_c_array
 from .accurate import softmax_accurate_row, softmax_accurate_rows, softmax_accurate_rows_parallel
 from .division import divide, divide_by_sum
 from .exp import fast_exp
@@ -66,16 +70,7 @@ def softmax_naive_row(x, out, c):
     divide(out, total)
 
 
-@kernel
-def softmax_shifted_row(x, out, c):
-    r"""``exp(c (x_j - m)) / sum_k exp(c (x_k - m))`` with ``m = max(x)``.
-
-    The shift makes the largest exponent 0, so the sum lies in ``[1, n]`` and
-    can neither overflow nor vanish. Blanchard, Higham & Higham (2021) bound
-    the relative error of each output by about ``(n + 2 + 2 c (max - min)) u``
-    to first order, ``u`` the unit roundoff; the blocked sum here replaces the
-    ``n`` by roughly ``BLOCK / 8 + n / BLOCK``.
-    """
+def _softmax_shifted_row_any(x, out, c):  # any other types: the block passes, inlined below
     m = row_max(x)
     if not math.isfinite(m):
         # A +inf entry, or no finite entry at all (all -inf, NaN, empty).
@@ -87,6 +82,52 @@ def softmax_shifted_row(x, out, c):
         divide(out, total)
     else:
         divide_by_sum(out, total, smallest)
+
+
+#: float32 rows at least this long (8 MiB, beyond the L2 and a share of the L3 cache)
+#: recompute the exponentials in the division pass instead of storing them:
+#: three reads of ``x`` and one write of ``out`` instead of two reads and two writes
+#: of each (measured in docs/bench-2026-12-02.md; the same bits).
+LONG_ROW32 = 1 << 21
+
+
+def _softmax_shifted(x, out, c):
+    """Compile-time choice of the shifted row kernel by the types of ``x`` and ``out``."""
+
+
+@overload(_softmax_shifted, inline="always")
+def _softmax_shifted_overload(x, out, c):
+    if not (is_f32_c_array(x) and is_f32_c_array(out)):
+        return _softmax_shifted_row_any
+
+    def impl(x, out, c):  # every pass inlined: no call between them
+        m = block_max32(x)
+        if not math.isfinite(m):
+            fill(out, math.nan)
+            return
+        c = x.dtype.type(c)
+        if x.size >= LONG_ROW32 and c > 0:
+            exp_divide_all32(x, out, c, m, row_exp_sum32(x, c, m))
+        else:
+            divide_all32(out, row_exp_store_sum32(x, out, c, m))
+
+    return impl
+
+
+@kernel
+def softmax_shifted_row(x, out, c):
+    r"""``exp(c (x_j - m)) / sum_k exp(c (x_k - m))`` with ``m = max(x)``.
+
+    The shift makes the largest exponent 0, so the sum lies in ``[1, n]`` and
+    can neither overflow nor vanish. Blanchard, Higham & Higham (2021) bound
+    the relative error of each output by about ``(n + 2 + 2 c (max - min)) u``
+    to first order, ``u`` the unit roundoff; the blocked sum here replaces the
+    ``n`` by roughly ``BLOCK / 8 + n / BLOCK``. Each quotient is correctly
+    rounded (one division). Contiguous float32 rows run the passes of
+    :mod:`._vec32` inlined into this function; the bits are those of the
+    block passes that :func:`softmax_shifted_split` spreads over threads.
+    """
+    _softmax_shifted(x, out, c)
 
 
 @kernel
