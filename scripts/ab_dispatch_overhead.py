@@ -1,8 +1,9 @@
 """A/B of the public float32/float64 functions before and after the low-precision dispatch.
 
 Loads ``stable_softmax/_api.py`` as it is on another git revision (default
-``main``) next to the current one, in one process, and times both on the same
-inputs, interleaved, best of ``--rounds``: the dispatch added for narrow
+``cd3472f``, main just before the dispatch) next to the current one, in one
+process, and times both on the same inputs, interleaved, best of
+``--rounds``: the dispatch added for narrow
 dtypes and ``compute=`` must cost nothing measurable on float32/float64.
 
 Usage (a benchmark: run under the team lock)::
