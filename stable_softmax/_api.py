@@ -9,6 +9,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import _lowprec_api as _lowprec
 from ._methods import DEFAULT_METHOD, METHOD_IDS, SPLIT_METHODS
 from ._validate import (
     Rows,
@@ -31,6 +32,9 @@ PARALLEL_MIN_ELEMENTS = 1 << 16
 SPLIT_MIN_ELEMENTS = 1 << 17
 
 Axis = int | tuple[int, ...] | None
+
+#: ``(compute, accumulate, rounding, seed)`` of a plain call.
+_DEFAULT_ARITH = (None, None, "nearest", None)
 
 _SEMANTICS = """
     Notes
@@ -116,10 +120,19 @@ def _scale(method: str, beta, base, dtype: np.dtype) -> tuple[float, float]:
         return hi, float(exact - hi)
 
 
-def _elementwise(function: str, x, axis: Axis, method: str, beta, base, out, where) -> np.ndarray:
-    check_method(function, method)
+def _elementwise(
+    function: str, x, axis: Axis, method: str, beta, base, out, where, *arith
+) -> np.ndarray:
     x, mask_keep = split_masked(x)
-    arr = as_float_array(x)
+    arr = as_float_array(x, narrow=True)
+    # One test keeps float32/float64 calls on their path (arith: compute,
+    # accumulate, rounding, seed; narrow dtypes have at most 2 bytes).
+    if arith != _DEFAULT_ARITH or arr.itemsize < 4:
+        ar = _lowprec.resolve(arr.dtype, *arith)
+        return _lowprec.elementwise(
+            function, arr, mask_keep, axis, method, beta, base, out, where, ar
+        )
+    check_method(function, method)
     c = _scale(method, beta, base, arr.dtype)
     keep = keep_mask(mask_keep, where, arr.shape)
     if keep is not None:
@@ -161,6 +174,10 @@ def softmax(
     base: float | None = None,
     out: np.ndarray | None = None,
     where: ArrayLike | None = None,
+    compute: str | None = None,
+    accumulate: str | None = None,
+    rounding: str = "nearest",
+    seed: int | None = None,
 ) -> np.ndarray:
     r"""Softmax along ``axis``: ``a^(beta x_j) / sum_k a^(beta x_k)``.
 
@@ -172,8 +189,14 @@ def softmax(
     ----------
     x : array_like
         Logits. float32 and float64 keep their dtype; bool and integer
-        inputs are computed in float64. float16, complex, object and string
-        inputs raise ``TypeError``.
+        inputs are computed in float64. float16 and the ``ml_dtypes``
+        formats of :data:`stable_softmax.formats.FORMATS` stored in one or
+        two bytes (bfloat16, float8_e4m3fn, float8_e5m2, float8_e4m3fnuz,
+        float6/float4) keep their dtype: by default each element is widened
+        exactly to float32, the float32 kernel of ``method`` runs, and each
+        result is rounded once to nearest even into the format (overflow as
+        ml_dtypes converts: inf, or NaN in float8_e4m3fn, which has no inf).
+        Complex, object and string inputs raise ``TypeError``.
     axis : int, tuple of ints or None, optional
         Axes that form one distribution (all axes when None). Default -1.
     method : {"shifted", "naive", "lse", "online", "accurate"}, optional
@@ -203,13 +226,41 @@ def softmax(
         whatever their value: 0 in the result (an attention mask). A
         ``numpy.ma`` masked array's mask is used the same way (combined with
         ``where``); the result is a plain ndarray.
+    compute : str, optional
+        The arithmetic: ``"float32"`` (the default for narrow formats),
+        ``"float64"`` (native kernels: ``x`` converted once, the result
+        rounded once into the dtype of ``x``), or a simulated format name
+        (``"float16"``, ``"bfloat16"``, ``"float8_e4m3fn"``, ...) in which
+        every subtract, scale, exp, log, log1p and divide is rounded
+        correctly to that format
+        (:func:`stable_softmax.lowprec.pipeline.simulate`, storage = the
+        dtype of ``x``; methods ``naive``, ``shifted``, ``lse``, ``online``
+        and, for log_softmax and logsumexp, ``log1p``; ``accurate`` has no
+        simulated form). A compute format narrower than ``x`` is allowed:
+        ``x`` is then rounded once into it. None: float32 for narrow
+        formats, the dtype of ``x`` otherwise (the package's usual kernels).
+    accumulate : str, optional
+        Format of the sums in a simulated pipeline (default: ``compute``),
+        e.g. ``compute="bfloat16", accumulate="float32"``. With a native
+        ``compute`` it must be omitted or equal to it.
+    rounding : {"nearest", "stochastic"}, optional
+        Rounding of the simulated operations: to nearest even (default) or
+        stochastic (unbiased: up with probability equal to the distance from
+        the value below, in ULPs). The final rounding into the dtype of
+        ``x`` is always to nearest.
+    seed : int, optional
+        Seed of stochastic rounding (required for it, refused otherwise):
+        the same seed gives the same bits.
 
     Returns
     -------
     ndarray
-        Values in [0, 1] summing to 1 along ``axis``, same shape as ``x``.
+        Values in [0, 1] summing to 1 along ``axis``, same shape and dtype
+        as ``x`` (float64 for integer and bool inputs).
     """
-    return _elementwise("softmax", x, axis, method, beta, base, out, where)
+    return _elementwise(
+        "softmax", x, axis, method, beta, base, out, where, compute, accumulate, rounding, seed
+    )
 
 
 def log_softmax(
@@ -221,6 +272,10 @@ def log_softmax(
     base: float | None = None,
     out: np.ndarray | None = None,
     where: ArrayLike | None = None,
+    compute: str | None = None,
+    accumulate: str | None = None,
+    rounding: str = "nearest",
+    seed: int | None = None,
 ) -> np.ndarray:
     r"""Natural log of :func:`softmax`: ``c x_j - ln sum_k exp(c x_k)``.
 
@@ -228,7 +283,7 @@ def log_softmax(
 
     Parameters
     ----------
-    x, axis, beta, base, out
+    x, axis, beta, base, out, compute, accumulate, rounding, seed
         As in :func:`softmax`.
     where : array_like of bool, optional
         As in :func:`softmax`: excluded entries give ``-inf``.
@@ -251,7 +306,9 @@ def log_softmax(
     ndarray
         Values <= 0, same shape as ``x``.
     """
-    return _elementwise("log_softmax", x, axis, method, beta, base, out, where)
+    return _elementwise(
+        "log_softmax", x, axis, method, beta, base, out, where, compute, accumulate, rounding, seed
+    )
 
 
 def logsumexp(
@@ -265,14 +322,19 @@ def logsumexp(
     b: ArrayLike | None = None,
     return_sign: bool = False,
     where: ArrayLike | None = None,
+    compute: str | None = None,
+    accumulate: str | None = None,
+    rounding: str = "nearest",
+    seed: int | None = None,
 ) -> np.ndarray | np.floating | tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
     r"""``ln sum_k b_k exp(c x_k)`` along ``axis``, ``c = beta * ln(base)``, ``b_k = 1`` by default.
 
     Parameters
     ----------
-    x, axis, beta, base, where
+    x, axis, beta, base, where, compute, accumulate, rounding, seed
         As in :func:`softmax` (excluded entries drop out). An empty slice
-        gives ``-inf``.
+        gives ``-inf`` (NaN in float8_e4m3fn, which has no inf). ``b`` is
+        not available with a simulated ``compute``.
     method : {"log1p", "naive", "shifted", "accurate"}, optional
         ``"shifted"``: ``c m + ln sum exp(c (x_k - m))``, absolute error
         about ``(|c m| + n) u``; a sum ``1 + s`` with ``s < u`` gives
@@ -303,9 +365,14 @@ def logsumexp(
         ``keepdims`` is False), in the dtype of the computation; with
         ``return_sign``, ``(value, sign)`` of that shape.
     """
-    check_method("logsumexp", method)
     x, mask_keep = split_masked(x)
-    arr = as_float_array(x)
+    arr = as_float_array(x, narrow=True)
+    if (compute, accumulate, rounding, seed) != _DEFAULT_ARITH or arr.itemsize < 4:
+        ar = _lowprec.resolve(arr.dtype, compute, accumulate, rounding, seed)
+        return _lowprec.logsumexp(
+            arr, mask_keep, axis, method, beta, base, keepdims, b, return_sign, where, ar
+        )
+    check_method("logsumexp", method)
     c = _scale(method, beta, base, arr.dtype)
     keep = keep_mask(mask_keep, where, arr.shape)
     axes = normalize_axis(axis, arr.ndim)

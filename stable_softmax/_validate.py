@@ -22,12 +22,16 @@ from ._methods import METHODS
 _CAST_HINT = "pass x.astype(np.float32) or x.astype(np.float64)"
 
 
-def as_float_array(x, name: str = "x") -> np.ndarray:
+def as_float_array(x, name: str = "x", *, narrow: bool = False) -> np.ndarray:
     """Return ``x`` as an array of float32 or float64, never copying a float input.
 
     float32 and float64 keep their dtype; bool and integer arrays are cast to
     float64. float16 (too narrow for the kernels' accuracy claims), complex,
-    object and string inputs raise ``TypeError``.
+    object and string inputs raise ``TypeError``. With ``narrow=True`` (the
+    softmax family) float16 and the ml_dtypes formats of
+    :data:`stable_softmax.formats.FORMATS` stored in one or two bytes keep
+    their dtype instead: they are computed in float32 and rounded back, or in
+    the arithmetic ``compute=`` names.
     """
     try:
         arr = np.asarray(x)
@@ -40,6 +44,11 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
         return arr
     if dtype.kind in "biu":
         return arr.astype(np.float64)
+    if narrow and dtype.kind in "fV" and dtype.itemsize <= 2:
+        from ._narrow import narrow_name
+
+        if narrow_name(dtype) is not None:
+            return arr
     if dtype == np.float16:
         raise TypeError(
             f"{name} has dtype float16, which is not supported; pass x.astype(np.float32)"

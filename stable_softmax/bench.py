@@ -14,6 +14,10 @@ ratio against baselines timed in the same process, one right after the other:
   threading turned off (``XLA_FLAGS``, set before JAX is first imported, so
   JAX runs on one thread in every row of the table).
 
+float16 and bfloat16 rows (the default low-precision path) have torch as
+their only peer (a CPU tensor of that dtype); the other peers run float32 and
+float64 only.
+
 Each time is the minimum over repeats (the least disturbed run). Our kernels
 and ``np.copyto`` write into a preallocated output (``out=``), as does ONNX
 Runtime; SciPy, torch and JAX allocate their result, as their users do.
@@ -32,8 +36,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .formats import format_of
+
 SHAPES: tuple[tuple[int, int], ...] = ((4096, 1024), (64, 65536), (4, 4194304))
-DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+#: Narrow dtypes (the default path: float32 kernel between fused conversions);
+#: their only peer is torch, whose CPU softmax takes float16 and bfloat16 tensors.
+NARROW_DTYPES = ("float16", "bfloat16")
 #: Peers in the order of the table's columns.
 PEERS = ("scipy", "torch", "onnxruntime", "jax")
 #: XLA options that keep JAX's CPU backend on the calling thread.
@@ -165,7 +174,8 @@ def run(
     timings = []
     for shape in shapes:
         for dtype in dtypes:
-            x = rng.normal(0.0, 4.0, shape).astype(dtype)
+            x = rng.normal(0.0, 4.0, shape).astype(format_of(dtype).dtype)
+            narrow = dtype in NARROW_DTYPES
             out = np.empty_like(x)
             peer_out = np.empty_like(x)
             for nthreads in threads:
@@ -175,16 +185,17 @@ def run(
                 }
                 for method in methods:
                     calls[method] = lambda m=method, x=x, out=out: ss.softmax(x, method=m, out=out)
-                if peers["scipy"] is not None:
+                if peers["scipy"] is not None and not narrow:
                     calls["scipy"] = lambda x=x, sp=peers["scipy"]: sp.softmax(x, axis=-1)
                 if peers["torch"] is not None:
                     torch = peers["torch"]
                     torch.set_num_threads(nthreads)
-                    tx = torch.from_numpy(x)
+                    tx = torch.from_numpy(x.astype(np.float32) if narrow else x)
+                    tx = tx.to(getattr(torch, dtype))
                     calls["torch"] = lambda tx=tx, t=torch: t.softmax(tx, dim=-1)
-                if peers["jax"] is not None:
+                if peers["jax"] is not None and not narrow:
                     calls["jax"] = _jax_call(peers["jax"], x)
-                if peers["onnxruntime"] is not None:
+                if peers["onnxruntime"] is not None and not narrow:
                     # Last: its pool threads may spin for a moment after its runs.
                     calls["onnxruntime"] = _onnxruntime_call(
                         peers["onnxruntime"], x, peer_out, nthreads

@@ -244,7 +244,7 @@ def test_ints_and_bools_compute_in_float64(x):
 @pytest.mark.parametrize(
     "bad,hint",
     [
-        (np.ones(3, np.float16), "float32"),
+        (np.ones(3, np.longdouble), "float32"),
         (np.ones(3, np.complex128), "real"),
         (np.array([1, "a"], dtype=object), "astype"),
         (np.array(["a", "b"]), "astype"),

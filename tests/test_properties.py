@@ -110,7 +110,7 @@ def test_ints_and_bools_compute_in_float64(function, x):
 
 # Arguments a user can get wrong, and what each documented error is.
 _BAD_X = [
-    np.ones(3, np.float16),
+    np.ones(3, np.longdouble),
     np.ones(3, np.complex128),
     np.array(["a", "b"]),
     np.array([1.0, None], dtype=object),

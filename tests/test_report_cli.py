@@ -214,7 +214,7 @@ def _bad(argv, capsys) -> str:
         (["bench", "--threads", "1,x"], "got '1,x'"),
         (["bench", "--threads", "4096"], "--threads: 4096 exceeds the"),
         (["bench", "--shapes", "4x0"], "--shapes: expected ROWSxN items with positive sizes"),
-        (["bench", "--dtypes", "float16"], "--dtypes: unknown 'float16'; choose from float32"),
+        (["bench", "--dtypes", "float8_e4m3fn"], "--dtypes: unknown 'float8_e4m3fn'; choose"),
         (["nosuch"], "invalid choice"),
     ],
 )

@@ -18,6 +18,7 @@ from stable_softmax.accuracy.lowprec_thresholds import format_thresholds, target
 from stable_softmax.accuracy.pipelines import (
     PipelineError,
     Target,
+    float32_then_round,
     ours_default,
     parse_pipeline,
     parse_targets,
@@ -157,13 +158,21 @@ def test_parse_pipelines_and_targets():
         parse_targets(["float64"], [])
 
 
-def test_ours_default_is_the_float32_kernel_rounded_once():
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])
+def test_ours_default_is_the_float32_kernel_rounded_once(fmt):
+    # the public API on low-precision input (what the report measures) against the path
+    # written out (astype float32, float32 kernel, astype back): the same bits, NaNs included
     import stable_softmax as ss
 
-    x = (np.random.default_rng(2).standard_normal((4, 32)) * 5).astype(np.float16)
-    got = ours_default("softmax", x, "shifted", 1.0, None)
-    want = ss.softmax(x.astype(np.float32), method="shifted").astype(np.float16)
-    assert got.dtype == np.float16 and np.array_equal(got, want)
+    dtype = FORMATS[fmt].dtype
+    rng = np.random.default_rng(2)
+    for scale in (1.0, 4.0, 30.0):
+        x = (rng.standard_normal((8, 40)) * scale).astype(dtype)
+        for function, methods in ss.METHODS.items():
+            for method in methods:
+                got = ours_default(function, x, method, 1.0, None)
+                want = float32_then_round(function, x, method, 1.0, None)
+                assert got.dtype == dtype and got.tobytes() == want.tobytes(), (function, method)
 
 
 def _fp16_ordinal(v: np.ndarray) -> np.ndarray:

@@ -4,9 +4,10 @@ A **target** is what the low-precision part of ``stable-softmax report``
 measures (:mod:`.lowprec_report`):
 
 ``float16`` (a format name alone)
-    Our default path for that storage format: convert the input exactly to
-    float32, run our float32 kernel, round the result once to the format
-    (what hardware libraries do). One function, :func:`ours_default`, does it.
+    Our default path for that storage format: ``stable_softmax.softmax(x)`` on
+    the stored ``x``, which converts it exactly to float32, runs our float32
+    kernel and rounds the result once to the format (what hardware libraries
+    do). One function, :func:`ours_default`, calls it.
 ``STORAGE:COMPUTE:ACCUMULATE`` (e.g. ``bfloat16:float32:float32``)
     A simulated pipeline (:func:`stable_softmax.lowprec.pipeline.simulate`):
     the input and the result in ``STORAGE``; subtract, scale, exp, log, log1p
@@ -33,6 +34,7 @@ __all__ = [
     "LOW_DTYPES",
     "PipelineError",
     "Target",
+    "float32_then_round",
     "ours_default",
     "parse_pipeline",
     "parse_targets",
@@ -51,12 +53,25 @@ class PipelineError(ValueError):
 
 
 def ours_default(function: str, x: np.ndarray, method: str, beta: float, base) -> np.ndarray:
-    """Our default path on storage-format logits ``x``: float32 kernel, one rounding back.
+    """Our default path on storage-format logits ``x``: the public function on ``x`` itself.
 
-    ``x`` converts exactly to float32 (every format of the table but float64
-    has ``p <= 24`` and a float32 exponent range), the float32 kernel of
-    ``method`` runs, and its result is rounded once to ``x``'s format
-    (``astype``: round to nearest even, the format's overflow rule).
+    ``stable_softmax.softmax(x_float16)`` (and log_softmax, logsumexp)
+    converts ``x`` exactly to float32, runs the float32 kernel of ``method``
+    and rounds the result once to ``x``'s format (round to nearest even, the
+    format's overflow rule); :func:`float32_then_round` spells that out, and
+    ``tests/test_report_lowprec.py`` checks the two agree bit for bit.
+    """
+    import stable_softmax as ss
+
+    with np.errstate(all="ignore"):
+        return np.asarray(getattr(ss, function)(x, method=method, beta=beta, base=base))
+
+
+def float32_then_round(function: str, x: np.ndarray, method: str, beta: float, base) -> np.ndarray:
+    """The default path written out: ``astype(float32)``, float32 kernel, ``astype`` back.
+
+    Exact conversion: every format of the table but float64 has ``p <= 24``
+    and float32's exponent range or a narrower one.
     """
     import stable_softmax as ss
 

@@ -25,7 +25,9 @@ rounded once to the compute format, or 1)::
                  online   exp(d_j) / s_K   (s_K by the tiled online recurrence)
     log_softmax  naive    c x_j - log sum_k exp(c x_k)
                  shifted  d_j - log s
+                 lse      c x_j - (c m + log s)
                  online   d_j - log s_K
+                 log1p    d_j - log1p(r),  r = sum over all k but one argmax of exp(d_k)
     logsumexp    naive    log sum_k exp(c x_k)
                  shifted  c m + log s
                  log1p    c m + log1p(sum over all k but one argmax of exp(d_k))
@@ -58,7 +60,7 @@ __all__ = ["METHODS", "Pipeline", "simulate"]
 
 METHODS = {
     "softmax": ("naive", "shifted", "lse", "online"),
-    "log_softmax": ("naive", "shifted", "online"),
+    "log_softmax": ("naive", "shifted", "lse", "online", "log1p"),
     "logsumexp": ("naive", "shifted", "log1p", "online"),
 }
 
@@ -306,7 +308,8 @@ def simulate(
             e[np.arange(e.shape[0]), first] = 0.0
             s = None
             r = _sum(acc, e)
-            out = cmp.add(cm, cmp.log1p(cmp.round(r)))
+            l1p = cmp.log1p(cmp.round(r))
+            out = cmp.add(cm, l1p) if kind == "logsumexp" else cmp.sub(d, l1p[:, None])
         else:
             s = _sum(acc, cmp.exp(d))
         if method != "log1p":
@@ -315,6 +318,8 @@ def simulate(
                 out = cmp.exp(cmp.sub(d, cmp.log(sc)[:, None]))
             elif kind == "softmax":
                 out = cmp.div(cmp.exp(d), sc[:, None])
+            elif kind == "log_softmax" and method == "lse":
+                out = cmp.sub(times_c(xc), cmp.add(cm, cmp.log(sc))[:, None])
             elif kind == "log_softmax":
                 out = cmp.sub(d, cmp.log(sc)[:, None])
             else:

@@ -1,0 +1,145 @@
+"""The parameters of the fused narrow-format conversions of :mod:`.kernels.lowprec_io`.
+
+One :class:`Codec` per format of :data:`stable_softmax.formats.FORMATS` stored
+in one or two bytes, built from the format's row of that table (precision,
+emin, largest value, overflow rule) plus two facts read from ml_dtypes once:
+the float32 value of each of the 256 one-byte patterns, and the patterns of a
+positive and a negative NaN. Everything else follows from the table.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .formats import FORMATS, Format, format_of
+from .kernels import lowprec_io as io
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How to widen a narrow format to float32 and round float32 back into it."""
+
+    format: Format
+    bits: np.dtype  # uint8 or uint16: the storage of one element
+    kind: int  # decoder id of lowprec_io
+    table: np.ndarray  # int32 parameters of lowprec_io._widen_one (one-byte formats)
+    enc: np.ndarray  # int32 parameters of lowprec_io.encode
+
+    def widen(self, bits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Float32 values of a C-contiguous array of this format's bits (exact)."""
+        flat = bits.reshape(-1)
+        if out is None:
+            out = np.empty(bits.shape, dtype=np.float32)
+        io.decode_parallel(flat, out.reshape(-1), self.kind, self.table)
+        return out
+
+    def narrow(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Bits of float32 ``values`` (C-contiguous) rounded to nearest even into the format."""
+        if out is None:
+            out = np.empty(values.shape, dtype=self.bits)
+        io.encode_parallel(values.reshape(-1), out.reshape(-1), self.enc)
+        return out
+
+
+def _code(fmt: Format, value: float) -> int:
+    """The unsigned bit pattern of a finite non-negative ``value`` of ``fmt``."""
+    return int(np.array([value], np.float32).astype(fmt.dtype).view(_bits_dtype(fmt))[0])
+
+
+def _bits_dtype(fmt: Format) -> np.dtype:
+    return np.dtype(np.uint8 if fmt.dtype.itemsize == 1 else np.uint16)
+
+
+@functools.cache
+def codec(name: str) -> Codec:
+    """The :class:`Codec` of a format name (one or two bytes per element)."""
+    fmt = FORMATS[name]
+    bits = _bits_dtype(fmt)
+    if fmt.name == "bfloat16":
+        kind, table = io.DEC_BF16, np.zeros(8, np.int32)
+    elif fmt.name == "float16":
+        kind, table = io.DEC_F16, np.zeros(8, np.int32)
+    else:
+        kind, table = io.DEC_BITS, _widen_params(fmt)
+    largest = _code(fmt, fmt.largest)
+    overflow = _code(fmt, np.inf) if fmt.overflow == "inf" else largest
+    nan_pos, nan_neg = _nan_pattern(fmt, 1.0), _nan_pattern(fmt, -1.0)
+    # NumPy's float16 keeps a NaN's top 10 significand bits (0x7C00 | bits, or 0x7C01
+    # when they are all 0); ml_dtypes returns one pattern per sign.
+    payload = fmt.name == "float16"
+    if payload:
+        nan_pos, nan_neg = 0x7C00, 0xFC00
+    enc = np.array(
+        [
+            fmt.precision,
+            fmt.emin,
+            largest,
+            overflow,
+            int(fmt.overflow == "nan"),
+            nan_pos,
+            nan_neg,
+            int(payload),
+            _sign_bit(fmt).bit_length() - 1,
+            int(fmt.signed_zero),
+            {"bfloat16": io.ENC_BF16, "float16": io.ENC_F16}.get(fmt.name, io.ENC_GENERIC),
+        ],
+        dtype=np.int32,
+    )
+    return Codec(fmt, bits, kind, table, enc)
+
+
+def _widen_params(fmt: Format) -> np.ndarray:
+    """The parameters of ``lowprec_io._widen_one`` for a one-byte format."""
+    p = fmt.precision
+    bias = 1 - fmt.emin
+    normal_min = 1 << (p - 1)
+    inf_code = _code(fmt, np.inf) if fmt.has_inf else -1
+    if fmt.nan == "ieee":
+        nan_min, nan_pattern = inf_code + 1, -1
+    elif fmt.nan == "top":
+        nan_min, nan_pattern = _sign_bit(fmt) - 1, -1
+    elif fmt.nan == "negzero":
+        nan_min, nan_pattern = -1, _sign_bit(fmt)
+    else:
+        nan_min, nan_pattern = -1, -1
+    quantum = np.array([2.0**fmt.qmin], np.float32).view(np.int32)[0]
+    return np.array(
+        [
+            24 - p,
+            _sign_bit(fmt),
+            (127 - bias) << 23,
+            normal_min,
+            quantum,
+            inf_code,
+            nan_min,
+            nan_pattern,
+        ],
+        dtype=np.int32,
+    )
+
+
+def _sign_bit(fmt: Format) -> int:
+    """The sign bit of the format's patterns: the top bit of its width (float6: bit 5)."""
+    width = 1 + (fmt.emax - fmt.emin + 1).bit_length() + fmt.precision - 1
+    return 1 << (width - 1)
+
+
+def _nan_pattern(fmt: Format, sign: float) -> int:
+    """What ml_dtypes makes of a float32 NaN with this sign (a NaN, or a number if none)."""
+    with np.errstate(invalid="ignore"):
+        nan = np.copysign(np.array([np.nan], np.float32), np.float32(sign))
+        return int(nan.astype(fmt.dtype).view(_bits_dtype(fmt))[0])
+
+
+def narrow_name(dtype: np.dtype) -> str | None:
+    """The format name of a dtype handled through a codec (one or two bytes), else None."""
+    if dtype.kind not in "fV" or dtype.itemsize > 2:
+        return None
+    try:
+        fmt = format_of(dtype)
+    except TypeError:
+        return None
+    return fmt.name if fmt.dtype.itemsize <= 2 else None
