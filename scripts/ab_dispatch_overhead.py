@@ -1,13 +1,14 @@
 """A/B of the public float32/float64 functions before and after the low-precision dispatch.
 
 Loads ``stable_softmax/_api.py`` as it is on another git revision (default
-``main``) next to the current one, in one process, and times both on the same
-inputs, interleaved, best of ``--rounds``: the dispatch added for narrow
+``cd3472f``, main just before the dispatch) next to the current one, in one
+process, and times both on the same inputs, interleaved, best of
+``--rounds``: the dispatch added for narrow
 dtypes and ``compute=`` must cost nothing measurable on float32/float64.
 
 Usage (a benchmark: run under the team lock)::
 
-    flock /tmp/ss-heavy.lock python scripts/ab_dispatch_overhead.py [--rev main]
+    flock /tmp/ss-heavy.lock python scripts/ab_dispatch_overhead.py [--rev cd3472f]
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def load_api(rev: str) -> types.ModuleType:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rev", default="main")
+    parser.add_argument("--rev", default="cd3472f", help="the revision before the dispatch")
     parser.add_argument("--rounds", type=int, default=2000)
     args = parser.parse_args()
     before = load_api(args.rev)

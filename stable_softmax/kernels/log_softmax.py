@@ -238,7 +238,7 @@ def log_softmax_rows(x, out, c, method, c_lo=0.0, threads=0):
     """
     if method == SHIFTED:
         for r in range(x.shape[0]):
-            log_softmax_shifted_row(x[r], out[r], c)
+            _log_softmax_shifted(x[r], out[r], c)  # inlined: no call per row
     elif method == NAIVE:
         for r in range(x.shape[0]):
             log_softmax_naive_row(x[r], out[r], c)
@@ -263,7 +263,7 @@ def log_softmax_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
     """Every row of a ``(rows, n)`` array, rows spread over threads (one ``prange`` per method)."""
     if method == SHIFTED:
         for r in prange(x.shape[0]):
-            log_softmax_shifted_row(x[r], out[r], c)
+            _log_softmax_shifted(x[r], out[r], c)
     elif method == NAIVE:
         for r in prange(x.shape[0]):
             log_softmax_naive_row(x[r], out[r], c)

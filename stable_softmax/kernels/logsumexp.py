@@ -148,7 +148,7 @@ def logsumexp_rows(x, out, c, method, c_lo=0.0, threads=0):
     """
     if method == SHIFTED:
         for r in range(x.shape[0]):
-            out[r] = logsumexp_shifted_row(x[r], c)
+            out[r] = _logsumexp_shifted(x[r], c)  # inlined: no call per row
     elif method == NAIVE:
         for r in range(x.shape[0]):
             out[r] = logsumexp_naive_row(x[r], c)
@@ -167,7 +167,7 @@ def logsumexp_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
     """``out[r] = lse(x[r])`` for every row, rows spread over threads (a ``prange`` per method)."""
     if method == SHIFTED:
         for r in prange(x.shape[0]):
-            out[r] = logsumexp_shifted_row(x[r], c)
+            out[r] = _logsumexp_shifted(x[r], c)
     elif method == NAIVE:
         for r in prange(x.shape[0]):
             out[r] = logsumexp_naive_row(x[r], c)

@@ -242,7 +242,7 @@ def softmax_rows(x, out, c, method, c_lo=0.0, threads=0):
     """
     if method == SHIFTED:
         for r in range(x.shape[0]):
-            softmax_shifted_row(x[r], out[r], c)
+            _softmax_shifted(x[r], out[r], c)  # inlined: no call per row
     elif method == NAIVE:
         for r in range(x.shape[0]):
             softmax_naive_row(x[r], out[r], c)
@@ -268,7 +268,7 @@ def softmax_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
     """
     if method == SHIFTED:
         for r in prange(x.shape[0]):
-            softmax_shifted_row(x[r], out[r], c)
+            _softmax_shifted(x[r], out[r], c)
     elif method == NAIVE:
         for r in prange(x.shape[0]):
             softmax_naive_row(x[r], out[r], c)
