@@ -215,12 +215,13 @@ def _fused(function: str, method: str, src: np.ndarray, dst: np.ndarray, c, cd: 
     rows, n = src.shape
     mid = METHOD_IDS[method]
     tail = () if function == "logsumexp" else (cd.enc,)
+    width = io.long_row_scratch(function, mid, n, c[0], cd.kind)
     if _rows_on_threads(rows, n):
-        scratch = _scratch(numba.get_num_threads(), n)
+        scratch = _scratch(numba.get_num_threads(), width)
         with _parallel_launch():
             parallel(src, dst, c[0], mid, c[1], cd.kind, cd.table, *tail, scratch)
     else:
-        serial(src, dst, c[0], mid, c[1], cd.kind, cd.table, *tail, _scratch(1, n))
+        serial(src, dst, c[0], mid, c[1], cd.kind, cd.table, *tail, _scratch(1, width))
 
 
 def _fused_ok(function: str, method: str, rows: int, n: int) -> bool:

@@ -118,6 +118,17 @@ def test_parallel_and_split_paths_give_the_same_bits(shape, name):
         assert _bits_equal(np.asarray(got), np.asarray(_float32_then_round(function, x)))
 
 
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_long_rows_widened_block_by_block_give_the_same_bits(name):
+    # Rows of 2**21 elements and more take the float32 kernel's recomputing pass,
+    # which the narrow path runs block by block (lowprec_io._softmax_shifted_long).
+    x = np.random.default_rng(6).normal(0.0, 4.0, (2, (1 << 21) + 77)).astype(FORMATS[name].dtype)
+    x[1, 1000] = np.nan
+    got = ss.softmax(x)
+    assert _bits_equal(got, _float32_then_round("softmax", x))
+    assert np.isnan(got[1].astype(np.float32)).all()
+
+
 @pytest.mark.parametrize("name", MAIN)
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_default_path_within_one_ulp_of_the_reference(name, function):

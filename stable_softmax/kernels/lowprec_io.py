@@ -46,6 +46,8 @@ on every narrow input and on every float32 (strided for the 2**32 sweep), and
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -53,10 +55,13 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._blocks import BLOCK
 from ._options import kernel
+from ._special import fill
+from ._vec32 import block_exp_sum32, block_max32, exp_divide_all32
 from .log_softmax import log_softmax_row
 from .logsumexp import logsumexp_row
-from .softmax import softmax_row
+from .softmax import LONG_ROW32, softmax_row
 
 
 def _target_has_f16c() -> bool:
@@ -417,11 +422,66 @@ def encode(src, dst, enc):
 
 
 @kernel
+def _softmax_shifted_long(xb, ob, c, kind, table, enc, scratch):
+    """Shifted softmax of one long narrow row through a ``(2, BLOCK)`` scratch.
+
+    The float32 kernel recomputes the exponentials of rows of at least
+    ``LONG_ROW32`` elements instead of storing them. Here each of its three
+    passes widens the row block by block into the L1-resident scratch, so the
+    row is never widened whole (a 16 MiB scratch for 4M elements would leave
+    the cache): three reads of the narrow row, one narrow write. The maximum,
+    the block sums added in block order and the quotients are those of the
+    float32 kernel (the same bits).
+    """
+    n = xb.size
+    a, o = scratch[0], scratch[1]
+    m = np.float32(-np.inf)
+    for start in range(0, n, BLOCK):
+        k = min(BLOCK, n - start)
+        decode(xb[start : start + k], a[:k], kind, table)
+        b = block_max32(a[:k])
+        m = b if b > m else m
+    if not math.isfinite(m):
+        fill(o, math.nan)
+        for start in range(0, n, BLOCK):
+            k = min(BLOCK, n - start)
+            encode(o[:k], ob[start : start + k], enc)
+        return
+    c = np.float32(c)
+    total = np.float32(0.0)
+    for start in range(0, n, BLOCK):
+        k = min(BLOCK, n - start)
+        decode(xb[start : start + k], a[:k], kind, table)
+        total += block_exp_sum32(a[:k], c, m)
+    for start in range(0, n, BLOCK):
+        k = min(BLOCK, n - start)
+        decode(xb[start : start + k], a[:k], kind, table)
+        exp_divide_all32(a[:k], o[:k], c, m, total)
+        encode(o[:k], ob[start : start + k], enc)
+
+
+@kernel
 def _softmax_rows_range(xb, ob, c, method, c_lo, kind, table, enc, r0, r1, scratch):
+    if scratch.shape[1] < xb.shape[1]:  # see long_row_scratch
+        for r in range(r0, r1):
+            _softmax_shifted_long(xb[r], ob[r], c, kind, table, enc, scratch)
+        return
     for r in range(r0, r1):
         decode(xb[r], scratch[0], kind, table)
         softmax_row(scratch[0], scratch[1], c, method, c_lo)
         encode(scratch[1], ob[r], enc)
+
+
+def long_row_scratch(function: str, method: int, n: int, c: float, kind: int) -> int:
+    """The scratch row length the fused drivers take: ``BLOCK`` for the long-row
+    shifted softmax (:func:`_softmax_shifted_long`: the float32 kernel's
+    condition, two-byte formats only: widening a one-byte row three times
+    measured slower than once into a whole-row scratch), else ``n``.
+    """
+    from .._methods import SHIFTED
+
+    long = function == "softmax" and method == SHIFTED and n >= LONG_ROW32 and c > 0
+    return BLOCK if long and kind != DEC_BITS else n
 
 
 @kernel
