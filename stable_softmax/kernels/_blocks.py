@@ -82,7 +82,7 @@ def _from_order_key(typingctx, k, like):
     return like(k, like), codegen
 
 
-@kernel
+@kernel(inline=True)  # into block_max: no call layer for the other dtypes
 def _block_max_loop(x):
     ninf = x.dtype.type(-math.inf)
     top = _order_key(ninf)
@@ -96,7 +96,7 @@ def _block_max(x):
     """Compile-time choice between :func:`._vec32.vmax32` and :func:`_block_max_loop`."""
 
 
-@overload(_block_max)
+@overload(_block_max, inline="always")
 def _block_max_overload(x):
     if not is_f32_c_array(x):
         return lambda x: _block_max_loop(x)
@@ -174,14 +174,14 @@ def block_sum_smallest(a):
     return total, _from_order_key(low, inf)
 
 
-@kernel
+@kernel(inline=True)
 def _exp_store_sum_loop(x, out, c, m):
     for i in range(x.size):
         out[i] = fast_exp(c * (x[i] - m))
     return block_sum_smallest(out)
 
 
-@kernel
+@kernel(inline=True)
 def _exp_store_sum_nonpositive_loop(x, out, c, m):
     for i in range(x.size):
         out[i] = fast_exp_nonpositive(c * (x[i] - m))
@@ -200,7 +200,7 @@ def _exp_store_sum(x, out, c, m, upper):
     """Compile-time choice between the :mod:`._vec32` loops and the ``_loop`` kernels."""
 
 
-@overload(_exp_store_sum, prefer_literal=True)
+@overload(_exp_store_sum, prefer_literal=True, inline="always")
 def _exp_store_sum_overload(x, out, c, m, upper):
     if not isinstance(upper, types.BooleanLiteral):
         return None
