@@ -181,7 +181,7 @@ def test_build_report_records_engine_stats_per_group(monkeypatch):
         grid=TINY, functions={"logsumexp": ("naive", "shifted")}, dtypes=("float64",), workers=1
     )
     doc = report.build_report(config)
-    groups = len(sweep.group_cells(report._cells(report.check(config))))
+    groups = len(sweep.group_cells(report.cells_of(report.check(config))))
     assert groups == 2  # two inputs (n = 4, 8), one dtype, one function
     assert doc.header["reference_engine_stats"] == {
         "groups": 2,
