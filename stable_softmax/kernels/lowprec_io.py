@@ -55,13 +55,14 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._methods import SHIFTED
 from ._blocks import BLOCK
 from ._options import kernel
 from ._special import fill
 from ._vec32 import block_exp_sum32, block_max32, exp_divide_all32
 from .log_softmax import log_softmax_row
 from .logsumexp import logsumexp_row
-from .softmax import LONG_ROW32, softmax_row
+from .softmax import LONG_ROW32, _softmax_shifted, softmax_row
 
 
 def _target_has_f16c() -> bool:
@@ -466,6 +467,12 @@ def _softmax_rows_range(xb, ob, c, method, c_lo, kind, table, enc, r0, r1, scrat
         for r in range(r0, r1):
             _softmax_shifted_long(xb[r], ob[r], c, kind, table, enc, scratch)
         return
+    if method == SHIFTED:  # the float32 drivers' inlined shifted row: no call per row
+        for r in range(r0, r1):
+            decode(xb[r], scratch[0], kind, table)
+            _softmax_shifted(scratch[0], scratch[1], c)
+            encode(scratch[1], ob[r], enc)
+        return
     for r in range(r0, r1):
         decode(xb[r], scratch[0], kind, table)
         softmax_row(scratch[0], scratch[1], c, method, c_lo)
@@ -478,8 +485,6 @@ def long_row_scratch(function: str, method: int, n: int, c: float, kind: int) ->
     condition, two-byte formats only: widening a one-byte row three times
     measured slower than once into a whole-row scratch), else ``n``.
     """
-    from .._methods import SHIFTED
-
     long = function == "softmax" and method == SHIFTED and n >= LONG_ROW32 and c > 0
     return BLOCK if long and kind != DEC_BITS else n
 
