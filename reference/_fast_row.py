@@ -104,20 +104,36 @@ def _times_c_exact(dh, dl, ch, cl):
 
 
 @kernel
+def _lowest_bit(v):
+    """The lowest set bit of the finite nonzero double ``v``, as a power of two (exact)."""
+    mant, ex = math.frexp(abs(v))  # |v| = mant 2^ex, mant in [0.5, 1)
+    k = int(mant * 2.0**53)  # the 53-bit integer significand, exact
+    zeros = 0
+    while k & 1 == 0:
+        k >>= 1
+        zeros += 1
+    return math.ldexp(1.0, ex - 53 + zeros)
+
+
+@kernel
 def _below_grid(th, tl, s_up, p, qmin):
     """True when ``0 < s <= s_up`` keeps ``t +- s`` strictly between ``t`` and the
     nearest other rounding boundary or grid point of ``t`` (``t = th + tl`` exact).
 
-    ``t`` is a multiple of its lowest bit, ``>= g_t = |tl| 2^-53`` (or
-    ``|th| 2^-53``); the boundaries within ``q`` of ``t`` are multiples of
-    ``g_b``, half the quantum of the binade below ``|th|``.  Two such points
-    that differ do so by at least ``min(g_t, g_b) > s_up``: so every
-    ``t +- s`` rounds as ``t +- s_up`` (mpmath's ``_plus_small``).
+    ``t`` is a multiple of ``g_t``, the lowest set bit of ``tl`` (of ``th``
+    when ``tl = 0``): ``|tl| <= ulp(th) / 2`` is below the lowest bit of
+    ``th``, both are powers of two, so ``th`` is a multiple of ``g_t`` too.
+    The boundaries within ``q`` of ``t`` are multiples of ``g_b``, half the
+    quantum of the binade below ``|th|``.  Two such points that differ do so
+    by at least ``min(g_t, g_b) > s_up``: so every ``t +- s`` rounds as
+    ``t +- s_up`` (mpmath's ``_plus_small``).  This covers ``t`` on a
+    boundary itself, as when ``x_j - m`` needs one bit more than the
+    format: a float64 midpoint (``tl`` half an ulp of ``th``) minus a tiny ``S``.
     """
     at = abs(th)
     if not (at >= 2.0**-900 and s_up > 0.0):
         return False
-    g_t = (abs(tl) if tl != 0.0 else at) * 2.0**-53
+    g_t = _lowest_bit(tl if tl != 0.0 else th)
     ex = math.frexp(at)[1]
     g_b = math.ldexp(1.0, max(ex - 1 - p, qmin) - 1)
     return s_up < g_t and s_up < g_b

@@ -160,6 +160,13 @@ def test_exact_sums_decide_midpoint_plus_tiny_like_mpmath():
     # beta = 1e6 on uniform float64 logits: c (x_j - m) is often a float64 midpoint
     u = np.random.default_rng(3).uniform(-8, 8, (3, 3000))
     cases.append(("log_softmax", u, {"beta": 1e6}))
+    # Logits in the thousands: x_j - m often needs 54 bits (a float64 midpoint, tl = ulp / 2)
+    # while S = log1p(~e^-64.5) is about 2^-93: above |tl| 2^-53, within the rounding error
+    # bound of t - S (2^-103 |t|), far below tl itself.
+    w = np.random.default_rng(5).uniform(-3000, 2000, (2, 2000))
+    w[:, 0] = 3000.0 + np.pi  # the maximum; one other term near e^-64.5, the rest below e^-1000
+    w[:, 1] = w[:, 0] - 64.5
+    cases.append(("log_softmax", w, {}))
     for kind, rows, kwargs in cases:
         fn = getattr(reference, kind)
         reference.reset_engine_stats()
