@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 #: Bumped whenever a change could alter any stored result; part of cache keys.
-STRATEGY_VERSION = "2"  # 2: -0 for a log_softmax maximum that rounds to zero
+#: 2: -0 for a log_softmax maximum that rounds to zero; 3: signed NaN overflow (e4m3fn).
+STRATEGY_VERSION = "3"
 
 #: Working precision (bits) beyond which :class:`PrecisionLimitError` is raised.
 MAX_PRECISION = 10_000

@@ -152,11 +152,11 @@ def fast_rows(kind: str, x: np.ndarray, scale, fmt):
 def _to_format(out: np.ndarray, fmt) -> np.ndarray:
     """Values rounded on the format's grid (inf past it) into ``fmt.dtype``, overflow by its rule.
 
-    For formats whose overflow is NaN, the NaN is the positive one, as the
-    mpmath path returns it (``ml_dtypes`` would keep the sign: ``-NaN``).
+    For formats whose overflow is NaN, the NaN has the sign of the value, as
+    in the mpmath path and ml_dtypes' conversions (``-NaN`` below ``-largest``).
     """
     if fmt.overflow == "nan":
-        out = np.where(np.abs(out) > fmt.largest, np.nan, out)
+        out = np.where(np.abs(out) > fmt.largest, np.copysign(np.nan, out), out)
     with np.errstate(over="ignore"):
         return out.astype(fmt.dtype)
 

@@ -48,7 +48,8 @@ def _zero(negative: bool, fmt: Format) -> float:
 
 def _overflow(negative: bool, fmt: Format) -> float:
     if fmt.overflow == "nan":
-        return math.nan
+        # The NaN keeps the sign, as ml_dtypes' conversions give it (-NaN below -largest).
+        return -math.nan if negative else math.nan
     big = math.inf if fmt.overflow == "inf" else fmt.largest
     return -big if negative else big
 

@@ -79,6 +79,8 @@ def test_ties_and_subnormals_by_hand():
     got = e4.add([448.0, 448.0], [16.0, 32.0])
     assert got[0] == 448 and np.isnan(got[1])
     assert np.isnan(e4.div([1.0], [0.0])[0])  # 1/0 = inf -> NaN in e4m3fn
+    # The NaN of an overflow keeps the sign, as ml_dtypes' astype does (0xFF below -464).
+    assert np.signbit(e4.add([-448.0], [-32.0])[0]) and not np.signbit(got[1])
     fnuz = Arithmetic("float8_e4m3fnuz")
     assert not np.signbit(fnuz.mul([-(2.0**-10)], [2.0**-10])[0])  # no -0: +0
 

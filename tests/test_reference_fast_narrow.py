@@ -113,3 +113,24 @@ def test_fast_exp_bit_identical_in_narrow_formats(target):
     served = np.count_nonzero(x.astype(np.float64) <= _dd.EXP_MAX)
     assert _engine.engine_stats()["fast"]["elements"] >= 0.9 * served
     assert same_bits(fast, reference.exp(x, dtype=fmt.dtype, engine="mpmath"))
+
+
+@pytest.mark.parametrize("engine", ["auto", "mpmath"])
+def test_overflow_nan_keeps_the_sign_in_e4m3fn(engine):
+    """log_softmax below -464 and logsumexp past +-464 in float8_e4m3fn: NaN of the value's sign.
+
+    Expected: ml_dtypes' conversion of the float64 value, far from the format's
+    midpoints here (the float64 formula is within a few float64 ulps of the exact values).
+    """
+    import ml_dtypes
+
+    x = np.array([[0.0, -500.0, -2.0], [-600.0, -1.0, -3.0]])
+    t = x - x.max(axis=1, keepdims=True)
+    want = (t - np.log(np.exp(t).sum(axis=1, keepdims=True))).astype(ml_dtypes.float8_e4m3fn)
+    got = reference.log_softmax(x, dtype="float8_e4m3fn", engine=engine)
+    assert same_bits(got, want)
+    assert np.isnan(got[0, 1].astype(np.float32)) and np.signbit(got[0, 1].astype(np.float32))
+    s = np.array([[500.0, 0.0], [-500.0, -600.0]])
+    want_s = np.array([[500.0], [-500.0]]).astype(ml_dtypes.float8_e4m3fn)
+    got_s = reference.logsumexp(s, dtype="float8_e4m3fn", engine=engine, keepdims=True)
+    assert same_bits(got_s, want_s)

@@ -67,7 +67,7 @@ def _overflow(x, spec):
     if code == 0:
         return math.copysign(math.inf, x)
     if code == 1:
-        return math.nan
+        return math.copysign(math.nan, x)  # ml_dtypes keeps the sign: -NaN below -largest
     return math.copysign(spec[3], x)
 
 
