@@ -70,9 +70,8 @@ def _parallel_launch():
         _layer_threadsafe = numba.threading_layer() != "workqueue"
 
 
-def _rows_on_threads(rows: int, n: int) -> bool:
-    """Whether to spread the rows over threads: enough rows for each, enough work to pay."""
-    threads = numba.get_num_threads()
+def _rows_on_threads(rows: int, n: int, threads: int) -> bool:
+    """Whether to spread the rows over ``threads``: enough rows for each, enough work to pay."""
     return threads > 1 and rows >= threads and rows * n >= PARALLEL_MIN_ELEMENTS
 
 
@@ -89,7 +88,7 @@ def _run(
     method_id = METHOD_IDS[method]
     threads = numba.get_num_threads()
     rows, n = x.shape
-    if _rows_on_threads(rows, n):
+    if _rows_on_threads(rows, n, threads):
         driver = drivers.rows_parallel
     elif threads > 1 and n >= SPLIT_MIN_ELEMENTS and method in SPLIT_METHODS[function]:
         driver = drivers.rows_split

@@ -216,8 +216,9 @@ def _fused(function: str, method: str, src: np.ndarray, dst: np.ndarray, c, cd: 
     mid = METHOD_IDS[method]
     tail = () if function == "logsumexp" else (cd.enc,)
     width = io.long_row_scratch(function, mid, n, c[0], cd.kind)
-    if _rows_on_threads(rows, n):
-        scratch = _scratch(numba.get_num_threads(), width)
+    threads = numba.get_num_threads()
+    if _rows_on_threads(rows, n, threads):
+        scratch = _scratch(threads, width)
         with _parallel_launch():
             parallel(src, dst, c[0], mid, c[1], cd.kind, cd.table, *tail, scratch)
     else:

@@ -9,6 +9,7 @@ array is not C-contiguous, because the kernels are compiled for that layout.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
@@ -138,6 +139,8 @@ def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
     """
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the common call: no loop, no set
+        return (axis % ndim,)
     axes = axis if isinstance(axis, tuple) else (axis,)
     result = []
     for a in axes:
@@ -187,8 +190,11 @@ def scale_factor(beta, base, dtype: np.dtype) -> np.floating:
                 "a base in (0, 1) is softmin: pass -x with base 1/base"
             )
         c = beta_f * math.log(base_f)
-    scaled = dtype.type(c) if abs(c) <= float(np.finfo(dtype).max) else dtype.type(np.inf)
-    if not np.isfinite(scaled) or scaled == 0:
+    largest = _LARGEST.get(dtype)
+    if largest is None:
+        largest = _LARGEST.setdefault(dtype, float(np.finfo(dtype).max))
+    scaled = dtype.type(c) if abs(c) <= largest else dtype.type(np.inf)
+    if not math.isfinite(scaled) or scaled == 0:
         raise ValueError(
             f"beta * ln(base) = {c!r} is not representable as a finite nonzero {dtype}; "
             "pass a smaller beta or base"
@@ -196,7 +202,15 @@ def scale_factor(beta, base, dtype: np.dtype) -> np.floating:
     return scaled
 
 
+#: Largest finite value of each float dtype seen by :func:`scale_factor` (``np.finfo`` is slow).
+_LARGEST: dict[np.dtype, float] = {}
+
+
 def _finite_real(name: str, value) -> float:
+    if type(value) is float:  # the common call; the checks below would accept it
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"{name} must be a real number, got {value!r} of type {type(value).__name__}"
@@ -235,6 +249,11 @@ class Rows:
 
     @classmethod
     def of(cls, shape: tuple[int, ...], axes: tuple[int, ...]) -> Rows:
+        """The layout of an array of ``shape`` reduced over ``axes`` (sorted, non-negative)."""
+        return _rows_of(cls, tuple(shape), tuple(axes))
+
+    @classmethod
+    def _build(cls, shape: tuple[int, ...], axes: tuple[int, ...]) -> Rows:
         kept = tuple(i for i in range(len(shape)) if i not in axes)
         perm = kept + axes
         moved = tuple(shape[i] for i in perm)
@@ -243,10 +262,16 @@ class Rows:
             perm, moved, kept_shape, math.prod(kept_shape), math.prod(shape[i] for i in axes)
         )
 
+    @property
+    def identity(self) -> bool:
+        """Whether the reduced axes are already last (no transpose needed)."""
+        return self.perm == tuple(range(len(self.perm)))
+
     def view(self, a: np.ndarray) -> np.ndarray | None:
         """``a`` as ``(rows, n)`` without copying, or None when that is impossible."""
         try:
-            flat = a.transpose(self.perm).reshape((self.rows, self.n), copy=False)
+            moved = a if self.identity else a.transpose(self.perm)
+            flat = moved.reshape((self.rows, self.n), copy=False)
         except ValueError:  # merging these axes needs a copy
             return None
         # Kernels are compiled for C-contiguous rows: LLVM vectorizes their
@@ -263,7 +288,14 @@ class Rows:
 
     def restore(self, flat: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`rows_of` for a C-contiguous ``(rows, n)`` result."""
-        return flat.reshape(self.moved_shape).transpose(np.argsort(self.perm))
+        moved = flat.reshape(self.moved_shape)
+        return moved if self.identity else moved.transpose(np.argsort(self.perm))
+
+
+@functools.lru_cache(maxsize=256)
+def _rows_of(cls, shape: tuple[int, ...], axes: tuple[int, ...]) -> Rows:
+    # Layouts are immutable and calls repeat shapes: building one costs microseconds.
+    return cls._build(shape, axes)
 
 
 # ---------------------------------------------------------------------------

@@ -230,6 +230,10 @@ def names() -> tuple[str, ...]:
     return tuple(FORMATS)
 
 
+#: ``dtype.name`` of each dtype :func:`format_of` has seen.
+_DTYPE_NAMES: dict[np.dtype, str] = {}
+
+
 def format_of(spec: Any) -> Format:
     """The :class:`Format` of a name, a dtype, a scalar type or a Format.
 
@@ -249,12 +253,17 @@ def format_of(spec: Any) -> Format:
     """
     if isinstance(spec, Format):
         return spec
-    name = spec if isinstance(spec, str) else None
-    if name is None:
+    if isinstance(spec, str):
+        name = spec
+    else:
+        # dtype.name is computed anew at each access (microseconds): remember it per dtype.
         try:
-            name = np.dtype(spec).name
+            dtype = np.dtype(spec)
         except TypeError:
-            name = None
+            dtype = None
+        name = None if dtype is None else _DTYPE_NAMES.get(dtype)
+        if dtype is not None and name is None:
+            name = _DTYPE_NAMES.setdefault(dtype, dtype.name)
     if name in FORMATS:
         return FORMATS[name]
     raise TypeError(
