@@ -50,7 +50,8 @@ _FONE = libmp.fone
 def _prepare(logits, labels, axis, beta, base, dtype):
     # The label rules are those of stable_softmax (imported here, not at
     # module level, so that `import reference` does not load the kernels).
-    from stable_softmax._validate import Rows, class_axis, cross_entropy_labels
+    from stable_softmax._validate import Rows
+    from stable_softmax._validate_calculus import class_axis, cross_entropy_labels
 
     values, fmt = _api._target_and_values(logits, dtype)
     if fmt.name not in ("float32", "float64"):  # the narrow formats are not covered here

@@ -24,7 +24,7 @@ import numpy as np
 
 from stable_softmax._narrow import _sign_bit, codec
 from stable_softmax.formats import FORMATS
-from stable_softmax.kernels.lowprec_io import HARDWARE_F16
+from stable_softmax.kernels.narrow_codec import HARDWARE_F16
 
 CHUNK = 1 << 24
 

@@ -8,17 +8,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validate import (
-    Rows,
-    as_float_array,
+from ._validate import Rows, as_float_array, normalize_axis, scale_factor
+from ._validate_calculus import (
     check_nonnegative,
     check_reduction,
     check_same_shape,
     class_axis,
     cross_entropy_labels,
-    normalize_axis,
     row_offsets,
-    scale_factor,
 )
 from .kernels import calculus as k
 

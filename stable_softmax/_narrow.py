@@ -1,4 +1,4 @@
-"""The parameters of the fused narrow-format conversions of :mod:`.kernels.lowprec_io`.
+"""The parameters of the fused narrow-format conversions of :mod:`.kernels.narrow_codec`.
 
 One :class:`Codec` per format of :data:`stable_softmax.formats.FORMATS` stored
 in one or two bytes, built from the format's row of that table (precision,
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .formats import FORMATS, Format, format_of
-from .kernels import lowprec_io as io
+from .kernels import narrow_codec as nc
 
 
 @dataclass(frozen=True)
@@ -24,23 +24,23 @@ class Codec:
 
     format: Format
     bits: np.dtype  # uint8 or uint16: the storage of one element
-    kind: int  # decoder id of lowprec_io
-    table: np.ndarray  # int32 parameters of lowprec_io._widen_one (one-byte formats)
-    enc: np.ndarray  # int32 parameters of lowprec_io.encode
+    kind: int  # decoder id of narrow_codec
+    table: np.ndarray  # int32 parameters of narrow_codec._widen_one (one-byte formats)
+    enc: np.ndarray  # int32 parameters of narrow_codec.encode
 
     def widen(self, bits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Float32 values of a C-contiguous array of this format's bits (exact)."""
         flat = bits.reshape(-1)
         if out is None:
             out = np.empty(bits.shape, dtype=np.float32)
-        io.decode_parallel(flat, out.reshape(-1), self.kind, self.table)
+        nc.decode_parallel(flat, out.reshape(-1), self.kind, self.table)
         return out
 
     def narrow(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Bits of float32 ``values`` (C-contiguous) rounded to nearest even into the format."""
         if out is None:
             out = np.empty(values.shape, dtype=self.bits)
-        io.encode_parallel(values.reshape(-1), out.reshape(-1), self.enc)
+        nc.encode_parallel(values.reshape(-1), out.reshape(-1), self.enc)
         return out
 
 
@@ -59,11 +59,11 @@ def codec(name: str) -> Codec:
     fmt = FORMATS[name]
     bits = _bits_dtype(fmt)
     if fmt.name == "bfloat16":
-        kind, table = io.DEC_BF16, np.zeros(8, np.int32)
+        kind, table = nc.DEC_BF16, np.zeros(8, np.int32)
     elif fmt.name == "float16":
-        kind, table = io.DEC_F16, np.zeros(8, np.int32)
+        kind, table = nc.DEC_F16, np.zeros(8, np.int32)
     else:
-        kind, table = io.DEC_BITS, _widen_params(fmt)
+        kind, table = nc.DEC_BITS, _widen_params(fmt)
     largest = _code(fmt, fmt.largest)
     overflow = _code(fmt, np.inf) if fmt.overflow == "inf" else largest
     nan_pos, nan_neg = _nan_pattern(fmt, 1.0), _nan_pattern(fmt, -1.0)
@@ -84,7 +84,7 @@ def codec(name: str) -> Codec:
             int(payload),
             _sign_bit(fmt).bit_length() - 1,
             int(fmt.signed_zero),
-            {"bfloat16": io.ENC_BF16, "float16": io.ENC_F16}.get(fmt.name, io.ENC_GENERIC),
+            {"bfloat16": nc.ENC_BF16, "float16": nc.ENC_F16}.get(fmt.name, nc.ENC_GENERIC),
         ],
         dtype=np.int32,
     )
@@ -92,7 +92,7 @@ def codec(name: str) -> Codec:
 
 
 def _widen_params(fmt: Format) -> np.ndarray:
-    """The parameters of ``lowprec_io._widen_one`` for a one-byte format."""
+    """The parameters of ``narrow_codec._widen_one`` for a one-byte format."""
     p = fmt.precision
     bias = 1 - fmt.emin
     normal_min = 1 << (p - 1)
