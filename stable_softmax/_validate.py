@@ -168,6 +168,10 @@ def check_method(function: str, method) -> str:
     return method
 
 
+#: Largest finite value of each float dtype seen by :func:`scale_factor` (``np.finfo`` is slow).
+_LARGEST: dict[np.dtype, float] = {}
+
+
 def scale_factor(beta, base, dtype: np.dtype) -> np.floating:
     """Return ``c = beta * ln(base)`` (``base=None`` is e) rounded to ``dtype``.
 
@@ -200,10 +204,6 @@ def scale_factor(beta, base, dtype: np.dtype) -> np.floating:
             "pass a smaller beta or base"
         )
     return scaled
-
-
-#: Largest finite value of each float dtype seen by :func:`scale_factor` (``np.finfo`` is slow).
-_LARGEST: dict[np.dtype, float] = {}
 
 
 def _finite_real(name: str, value) -> float:
@@ -262,7 +262,7 @@ class Rows:
             perm, moved, kept_shape, math.prod(kept_shape), math.prod(shape[i] for i in axes)
         )
 
-    @property
+    @functools.cached_property
     def identity(self) -> bool:
         """Whether the reduced axes are already last (no transpose needed)."""
         return self.perm == tuple(range(len(self.perm)))

@@ -198,7 +198,7 @@ def _bad(argv, capsys) -> str:
         (["report", "--quick", "--full"], "not allowed with argument"),
         (["report", "--seed", "-1"], "--seed: expected a non-negative integer, got '-1'"),
         (["report", "--frobnicate"], "unrecognized arguments"),
-        (["report", "--reference-engine", "fast"], "--reference-engine: invalid choice: 'fast'"),
+        (["report", "--reference-engine", "turbo"], "--reference-engine: invalid choice: 'turbo'"),
         (
             ["report", "--scheduler", "notanaddress"],
             "--scheduler: 'notanaddress' is not a scheduler address (no host and port); "
