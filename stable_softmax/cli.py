@@ -112,9 +112,10 @@ def _add_report(sub) -> None:
         type=names,
         metavar="LIST",
         default=[],
-        help="comma-separated simulated pipelines STORAGE:COMPUTE:ACCUMULATE, e.g. "
-        "bfloat16:float32:float32,float16:float16:float32 (every operation correctly rounded "
-        "to its format; STORAGE:COMPUTE means ACCUMULATE = COMPUTE)",
+        help="comma-separated simulated pipelines STORAGE:COMPUTE:ACCUMULATE[:stochastic], "
+        "e.g. bfloat16:float32:float32,float16:float16:float32 (every operation correctly "
+        "rounded to its format, or stochastically with a fixed seed; STORAGE:COMPUTE means "
+        "ACCUMULATE = COMPUTE)",
     )
     rep.add_argument(
         "--functions",

@@ -158,6 +158,29 @@ def test_parse_pipelines_and_targets():
         parse_targets(["float64"], [])
 
 
+def test_stochastic_pipelines_parse_and_run_reproducibly():
+    t = parse_pipeline("bfloat16:bfloat16:float32:stochastic")
+    assert (t.compute, t.accumulate, t.rounding) == ("bfloat16", "float32", "stochastic")
+    assert t.name == "bfloat16:bfloat16:float32:stochastic" and "stochastic" in t.label
+    # one ulp, not half, per stochastically rounded operation; float32 accumulates natively
+    assert (t.u_compute, t.u_accumulate) == (2.0**-7, 2.0**-24)
+    short = parse_pipeline("float16:float16:stochastic")  # ACCUMULATE = COMPUTE
+    assert (short.accumulate, short.rounding) == ("float16", "stochastic")
+    assert parse_pipeline("float16:float16:float32:nearest") == parse_pipeline(
+        "float16:float16:float32"
+    )
+    with pytest.raises(PipelineError, match="rounding 'sr'"):
+        parse_pipeline("float16:float16:float32:sr")
+    with pytest.raises(PipelineError, match="simulated formats only"):
+        parse_pipeline("bfloat16:float32:float32:stochastic")
+    x = (np.random.default_rng(4).standard_normal((6, 300)) * 3).astype(FORMATS["bfloat16"].dtype)
+    nearest = parse_pipeline("bfloat16:bfloat16:float32")
+    got = t.compute_fn("softmax", "shifted", x, 1.0, None)
+    assert got.tobytes() == t.compute_fn("softmax", "shifted", x, 1.0, None).tobytes()
+    # stochastic rounding moves some results off the round-to-nearest ones
+    assert got.tobytes() != nearest.compute_fn("softmax", "shifted", x, 1.0, None).tobytes()
+
+
 @pytest.mark.parametrize("fmt", ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])
 def test_ours_default_is_the_float32_kernel_rounded_once(fmt):
     # the public API on low-precision input (what the report measures) against the path

@@ -13,6 +13,11 @@ measures (:mod:`.lowprec_report`):
     the input and the result in ``STORAGE``; subtract, scale, exp, log, log1p
     and divide rounded to ``COMPUTE``; every partial sum rounded to
     ``ACCUMULATE``. ``STORAGE:COMPUTE`` means ``ACCUMULATE = COMPUTE``.
+``STORAGE:COMPUTE[:ACCUMULATE]:stochastic``
+    The same with stochastic rounding of every simulated operation (round up
+    with probability equal to the fraction of the gap), seeded with
+    :data:`STOCHASTIC_SEED` in every cell, so a report is reproducible;
+    ``:nearest`` (the default) may be written too.
 
 Storage formats are the formats of :data:`stable_softmax.formats.FORMATS`
 other than float32 and float64 (those are the main report's dtypes).
@@ -46,6 +51,12 @@ LOW_DTYPES: tuple[str, ...] = tuple(name for name in FORMATS if name not in DTYP
 
 #: Block size of the online method in simulated pipelines (FlashAttention-like tiles).
 ONLINE_BLOCK = 32
+
+#: Roundings a pipeline may name last (:class:`stable_softmax.lowprec.pipeline.Pipeline`).
+ROUNDINGS: tuple[str, ...] = ("nearest", "stochastic")
+
+#: Seed of stochastic rounding in every cell of the report (the same stream each time).
+STOCHASTIC_SEED = 0
 
 
 class PipelineError(ValueError):
@@ -88,23 +99,28 @@ class Target:
     storage: str
     compute: str | None = None
     accumulate: str | None = None
+    rounding: str = "nearest"
 
     @property
     def name(self) -> str:
-        """``"float16"`` (default path) or ``"float16:float16:float32"``."""
+        """``"float16"`` (default path), ``"float16:float16:float32"`` or ``"...:stochastic"``."""
         if self.compute is None:
             return self.storage
-        return f"{self.storage}:{self.compute}:{self.accumulate}"
+        tail = ":stochastic" if self.rounding == "stochastic" else ""
+        return f"{self.storage}:{self.compute}:{self.accumulate}{tail}"
 
     @property
     def label(self) -> str:
         """How the report names the target in prose."""
         if self.compute is None:
             return f"{self.storage} (ours: float32 kernel, rounded once)"
-        return (
-            f"{self.storage} storage, {self.compute} compute, {self.accumulate} accumulate "
-            "(simulated)"
+        how = (
+            f"simulated, stochastic rounding, seed {STOCHASTIC_SEED}"
+            if self.rounding == "stochastic"
+            else "simulated"
         )
+        formats = f"{self.storage} storage, {self.compute} compute, {self.accumulate} accumulate"
+        return f"{formats} ({how})"
 
     @property
     def format(self) -> Format:
@@ -119,12 +135,19 @@ class Target:
     @property
     def u_compute(self) -> float:
         """Unit roundoff of the compute format (float32's for the default path)."""
-        return FORMATS[self.compute or "float32"].unit_roundoff
+        return self._u(self.compute or "float32")
 
     @property
     def u_accumulate(self) -> float:
         """Unit roundoff of the accumulate format (float32's for the default path)."""
-        return FORMATS[self.accumulate or "float32"].unit_roundoff
+        return self._u(self.accumulate or "float32")
+
+    def _u(self, name: str) -> float:
+        # A stochastically rounded result is within one ulp, not half: 2u relative, so the
+        # first-order bounds take 2u for the simulated formats (native ones round to nearest).
+        fmt = FORMATS[name]
+        simulated = fmt.dtype.itemsize < 4
+        return fmt.unit_roundoff * (2 if self.rounding == "stochastic" and simulated else 1)
 
     def methods(self, function: str) -> tuple[str, ...]:
         """The methods of ``function`` this target runs."""
@@ -144,7 +167,14 @@ class Target:
             return ours_default(function, x, method, beta, base)
         from ..lowprec.pipeline import Pipeline, simulate
 
-        pipe = Pipeline(self.storage, self.compute, self.accumulate)
+        stochastic = self.rounding == "stochastic"
+        pipe = Pipeline(
+            self.storage,
+            self.compute,
+            self.accumulate,
+            rounding=self.rounding,
+            seed=STOCHASTIC_SEED if stochastic else None,
+        )
         with np.errstate(all="ignore"):
             return simulate(
                 function,
@@ -166,23 +196,41 @@ def _format(name: str, role: str, text: str, valid: tuple[str, ...]) -> str:
 
 
 def parse_pipeline(text: str) -> Target:
-    """The pipeline ``STORAGE:COMPUTE[:ACCUMULATE]`` as a :class:`Target`.
+    """The pipeline ``STORAGE:COMPUTE[:ACCUMULATE][:ROUNDING]`` as a :class:`Target`.
+
+    ``ROUNDING`` is one of :data:`ROUNDINGS` (default ``nearest``).
 
     Raises
     ------
     PipelineError
-        Wrong number of parts, an unknown format, or a storage format the
-        main report already measures (float32/float64).
+        Wrong number of parts, an unknown format or rounding, or a storage
+        format the main report already measures (float32/float64).
     """
     parts = [p.strip() for p in text.split(":")]
+    rounding = "nearest"
+    if len(parts) in (3, 4) and parts[-1] in ROUNDINGS:
+        rounding = parts.pop()
+    elif len(parts) == 4:
+        raise PipelineError(
+            f"rounding {parts[-1]!r} in {text!r} is unknown; choose from {', '.join(ROUNDINGS)}"
+        )
     if len(parts) not in (2, 3) or not all(parts):
         raise PipelineError(
-            f"expected STORAGE:COMPUTE:ACCUMULATE such as bfloat16:float32:float32, got {text!r}"
+            "expected STORAGE:COMPUTE:ACCUMULATE[:ROUNDING] such as bfloat16:float32:float32 "
+            f"or bfloat16:bfloat16:float32:stochastic, got {text!r}"
         )
     storage = _format(parts[0], "storage", text, LOW_DTYPES)
     compute = _format(parts[1], "compute", text, tuple(FORMATS))
     accumulate = _format(parts[-1], "accumulate", text, tuple(FORMATS))
-    return Target(storage, compute, accumulate)
+    if rounding == "stochastic" and all(
+        FORMATS[f].dtype.itemsize >= 4 for f in (compute, accumulate)
+    ):
+        raise PipelineError(
+            f"stochastic rounding in {text!r} applies to simulated formats only, and "
+            f"{compute} and {accumulate} run natively; name a compute or accumulate format "
+            "of at most 16 bits (e.g. bfloat16:bfloat16:float32:stochastic)"
+        )
+    return Target(storage, compute, accumulate, rounding)
 
 
 def parse_targets(dtypes, pipelines) -> tuple[Target, ...]:
