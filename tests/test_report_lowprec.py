@@ -331,3 +331,46 @@ def test_mixed_dtypes_keep_the_main_sweep_and_add_the_section(tmp_path, monkeypa
     assert "## Summary per implementation and dtype" in md
     assert "## Low precision: storage formats and pipelines" in md
     assert "No simulated pipeline was asked for" in md
+
+
+def test_error_versus_tables_have_a_row_per_family():
+    # Synthetic records (no computation): two families at the grid's fixed scale, one cell
+    # off it that must not appear; each family's worst ULP and bias land in its own row.
+    from stable_softmax.accuracy.lowprec_markdown import _versus
+
+    grid = {
+        "families": ["gaussian", "ties"],
+        "ns": [4, 16],
+        "n_scale": 4.0,
+        "scales": [1.0],
+        "scale_n": 16,
+    }
+
+    def rec(family, n, scale, max_ulp, bias):
+        return {
+            "error": None,
+            "target": "float16",
+            "function": "softmax",
+            "method": "shifted",
+            "family": family,
+            "n": n,
+            "scale": scale,
+            "max_ulp": max_ulp,
+            "bias_ulp": bias,
+            "overflow": 0.0,
+            "underflow": 0.0,
+            "nan": 0.0,
+        }
+
+    records = [
+        rec("ties", 4, 4.0, 3, -0.5),
+        rec("gaussian", 4, 4.0, 1, 0.25),
+        rec("gaussian", 16, 4.0, 2, 0.0),
+        rec("ties", 16, 1.0, 99, 9.0),
+    ]
+    lines = _versus({"grid": grid, "records": records}, "n")
+    body = [line for line in lines if line.startswith("| float16")]
+    assert body == [
+        "| float16 | softmax | `shifted` | gaussian | 1 (+0.250) | 2 (+0.000) |",
+        "| float16 | softmax | `shifted` | ties | 3 (-0.500) |  |",
+    ]

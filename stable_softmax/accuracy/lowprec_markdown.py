@@ -140,18 +140,25 @@ def _threshold_lines(low: dict) -> list[str]:
 
 
 def _versus(low: dict, axis: str) -> list[str]:
-    """Error tables vs ``n`` (at the grid's ``n_scale``) or vs ``scale`` (at ``scale_n``)."""
+    """Error tables vs ``n`` (at the grid's ``n_scale``) or vs ``scale`` (at ``scale_n``).
+
+    One row per target, function, method and input family, families in the grid's order.
+    """
     grid = low["grid"]
     fixed_key, fixed = ("scale", grid["n_scale"]) if axis == "n" else ("n", grid["scale_n"])
     values = grid["ns"] if axis == "n" else grid["scales"]
     cells: dict[tuple, dict] = defaultdict(dict)
     for r in low["records"]:
-        if r["error"] or r[fixed_key] != fixed or r["family"] != grid["families"][0]:
+        if r["error"] or r[fixed_key] != fixed:
             continue
-        cells[(r["target"], r["function"], r["method"])][r[axis]] = r
+        cells[(r["target"], r["function"], r["method"], r["family"])][r[axis]] = r
+    groups = dict.fromkeys(k[:3] for k in cells)  # (target, function, method), first seen first
+    keys = [(*g, f) for g in groups for f in grid["families"] if (*g, f) in cells]
     rows = []
-    for (target, function, method), by in cells.items():
-        row = [target, function, f"`{method}`"]
+    for key in keys:
+        target, function, method, family = key
+        by = cells[key]
+        row = [target, function, f"`{method}`", family]
         for v in values:
             r = by.get(v)
             if r is None:
@@ -164,7 +171,8 @@ def _versus(low: dict, axis: str) -> list[str]:
                 row.append(f"{r['max_ulp']:.0f} ({_signed(r['bias_ulp'])}){note}")
         rows.append(row)
     name = "n" if axis == "n" else "scale"
-    return _table(["target", "function", "method", *(f"{name} = {_g(v)}" for v in values)], rows)
+    header = ["target", "function", "method", "family", *(f"{name} = {_g(v)}" for v in values)]
+    return _table(header, rows)
 
 
 def _figures(low: dict) -> list[str]:
@@ -290,13 +298,13 @@ def lowprec_lines(doc: dict) -> list[str]:
         "",
         *_threshold_lines(low),
         "",
-        f"### Error vs n ({grid['families'][0]} logits, scale {_g(grid['n_scale'])})",
+        f"### Error vs n (logit scale {_g(grid['n_scale'])}, each input family)",
         "",
         "Worst ULP (bias) per cell; `fail` = outputs classed overflow/underflow/NaN.",
         "",
         *_versus(low, "n"),
         "",
-        f"### Error vs logit scale ({grid['families'][0]} logits, n = {grid['scale_n']})",
+        f"### Error vs logit scale (n = {grid['scale_n']}, each input family)",
         "",
         *_versus(low, "scale"),
         "",
