@@ -93,7 +93,9 @@ def test_peer_metadata():
         impl = implementations.get("softmax", name)
         assert impl.kind == "peer"
         assert impl.version == peers.version(name) is not None
-        assert set(impl.dtypes) == {"float32", "float64"}
+        # torch and JAX also run their own float16/bfloat16 kernels (the low-precision report)
+        narrow = {"float16", "bfloat16"} if name in ("torch", "jax") else set()
+        assert set(impl.dtypes) == {"float32", "float64"} | narrow
     assert "textbook" in peers.available()  # numpy is always there
 
 

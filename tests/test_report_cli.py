@@ -176,10 +176,15 @@ def _bad(argv, capsys) -> str:
         ),
         (
             ["report", "--pipelines", "float16"],
-            "--pipelines: expected STORAGE:COMPUTE:ACCUMULATE such as bfloat16:float32:float32, "
-            "got 'float16'",
+            "--pipelines: expected STORAGE:COMPUTE:ACCUMULATE[:ROUNDING] such as "
+            "bfloat16:float32:float32 or bfloat16:bfloat16:float32:stochastic, got 'float16'",
         ),
-        (["report", "--pipelines", "float16:float32:float32:float64"], "got 'float16:float32"),
+        (
+            ["report", "--pipelines", "float16:float32:float32:float64"],
+            "--pipelines: rounding 'float64' in 'float16:float32:float32:float64' is unknown; "
+            "choose from nearest, stochastic",
+        ),
+        (["report", "--pipelines", "float16:a:b:c:d"], "got 'float16:a:b:c:d'"),
         (
             ["report", "--pipelines", "float32:float32:float32"],
             "--pipelines: storage format 'float32' in 'float32:float32:float32' is unknown; "

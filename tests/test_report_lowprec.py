@@ -374,3 +374,24 @@ def test_error_versus_tables_have_a_row_per_family():
         "| float16 | softmax | `shifted` | gaussian | 1 (+0.250) | 2 (+0.000) |",
         "| float16 | softmax | `shifted` | ties | 3 (-0.500) |  |",
     ]
+
+
+def test_peer_targets_run_the_peers_own_low_precision_kernels():
+    torch = pytest.importorskip("torch")
+    targets = parse_targets(["float16", "bfloat16", "float8_e4m3fn"], [], ["torch"])
+    assert [t.name for t in targets] == [
+        "float16",
+        "bfloat16",
+        "float8_e4m3fn",
+        "float16/torch",
+        "bfloat16/torch",
+    ]
+    rng = np.random.default_rng(6)
+    for t in targets[3:]:
+        assert t.methods("softmax") == ("torch",) and not t.simulated
+        x = (rng.standard_normal((4, 50)) * 3).astype(t.format.dtype)
+        got = t.compute_fn("log_softmax", "torch", x, 1.0, None)
+        # independently: through float32, exact for both formats, and torch's own dtype
+        tx = torch.from_numpy(x.astype(np.float32)).to(getattr(torch, t.storage))
+        want = torch.log_softmax(tx, dim=-1).float().numpy().astype(t.format.dtype)
+        assert got.dtype == t.format.dtype and got.tobytes() == want.tobytes()

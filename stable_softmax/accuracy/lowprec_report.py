@@ -188,6 +188,8 @@ def measure_low(target: Target, function: str, method: str, x, result, ref) -> d
 
 def _bound_stats(target: Target, function, method, x, r64, ref64, ok) -> dict:
     empty = {"bound_checked": None, "bound_inside": None, "bound_ratio_max": None}
+    if target.peer is not None:  # its arithmetic is not ours to bound
+        return empty
     compute = FORMATS[target.compute or "float32"]
     accumulate = FORMATS[target.accumulate or "float32"]
     found = pipeline_bound_ulps(
@@ -224,6 +226,10 @@ def _reference(function: str, x: np.ndarray) -> np.ndarray:
     return getattr(reference, function)(x)
 
 
+def _kernel_name(target: Target) -> str:
+    return f"{target.peer}'s own" if target.peer is not None else "float32 kernel"
+
+
 def _records(targets, functions, grid: LowGrid, seed: int) -> list[dict]:
     records = []
     for fmt_name in dict.fromkeys(t.storage for t in targets):
@@ -240,8 +246,8 @@ def _records(targets, functions, grid: LowGrid, seed: int) -> list[dict]:
                         record = {
                             "target": target.name,
                             "storage": target.storage,
-                            "compute": target.compute or "float32 kernel",
-                            "accumulate": target.accumulate or "float32 kernel",
+                            "compute": target.compute or _kernel_name(target),
+                            "accumulate": target.accumulate or _kernel_name(target),
                             "function": function,
                             "method": method,
                             "family": family,
@@ -385,9 +391,12 @@ def config_section(config) -> dict:
     ones; the ``full`` low grid with ``grid="full"``, else ``quick``.
     """
     from .. import implementations
+    from ..implementations.peers import PEERS
     from .pipelines import parse_targets
 
-    targets = parse_targets(config.low_dtypes, config.pipelines)
+    chosen = dict.fromkeys(name for names in config.functions.values() for name in names)
+    peers = [name for name in chosen if name in PEERS]
+    targets = parse_targets(config.low_dtypes, config.pipelines, peers)
     grid = "full" if config.grid.name == "full" else "quick"
     wanted = {
         f: None if {i.name for i in implementations.builtin(f)} <= set(names) else tuple(names)

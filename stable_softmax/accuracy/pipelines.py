@@ -13,6 +13,9 @@ measures (:mod:`.lowprec_report`):
     the input and the result in ``STORAGE``; subtract, scale, exp, log, log1p
     and divide rounded to ``COMPUTE``; every partial sum rounded to
     ``ACCUMULATE``. ``STORAGE:COMPUTE`` means ``ACCUMULATE = COMPUTE``.
+``float16/torch`` (a storage format and a peer, from ``--peers``)
+    The peer's own kernel on an array of that dtype (torch and JAX take
+    float16 and bfloat16: :mod:`stable_softmax.implementations.peers`).
 ``STORAGE:COMPUTE[:ACCUMULATE]:stochastic``
     The same with stochastic rounding of every simulated operation (round up
     with probability equal to the fraction of the gap), seeded with
@@ -94,16 +97,23 @@ def float32_then_round(function: str, x: np.ndarray, method: str, beta: float, b
 
 @dataclass(frozen=True)
 class Target:
-    """A storage format and its arithmetic: our default path (``compute=None``) or a pipeline."""
+    """A storage format and how it is computed.
+
+    Our default path (``compute=None``), a simulated pipeline, or a peer's own
+    kernel (``peer``).
+    """
 
     storage: str
     compute: str | None = None
     accumulate: str | None = None
     rounding: str = "nearest"
+    peer: str | None = None
 
     @property
     def name(self) -> str:
         """``"float16"`` (default path), ``"float16:float16:float32"`` or ``"...:stochastic"``."""
+        if self.peer is not None:
+            return f"{self.storage}/{self.peer}"
         if self.compute is None:
             return self.storage
         tail = ":stochastic" if self.rounding == "stochastic" else ""
@@ -112,6 +122,8 @@ class Target:
     @property
     def label(self) -> str:
         """How the report names the target in prose."""
+        if self.peer is not None:
+            return f"{self.storage} ({self.peer}'s own kernel on a {self.storage} array)"
         if self.compute is None:
             return f"{self.storage} (ours: float32 kernel, rounded once)"
         how = (
@@ -150,7 +162,9 @@ class Target:
         return fmt.unit_roundoff * (2 if self.rounding == "stochastic" and simulated else 1)
 
     def methods(self, function: str) -> tuple[str, ...]:
-        """The methods of ``function`` this target runs."""
+        """The methods of ``function`` this target runs (a peer's: its name, if it has it)."""
+        if self.peer is not None:
+            return (self.peer,) if self.storage in _peer_dtypes(function, self.peer) else ()
         if self.simulated:
             from ..lowprec.pipeline import METHODS
 
@@ -163,6 +177,12 @@ class Target:
         self, function: str, method: str, x: np.ndarray, beta: float, base
     ) -> np.ndarray:
         """``function`` of the rows of ``x`` (storage dtype) by ``method``; storage dtype."""
+        if self.peer is not None:
+            from .. import implementations
+
+            with np.errstate(all="ignore"):
+                out = implementations.get(function, self.peer).compute(x, beta=beta, base=base)
+            return np.asarray(out)
         if not self.simulated:
             return ours_default(function, x, method, beta, base)
         from ..lowprec.pipeline import Pipeline, simulate
@@ -233,14 +253,30 @@ def parse_pipeline(text: str) -> Target:
     return Target(storage, compute, accumulate, rounding)
 
 
-def parse_targets(dtypes, pipelines) -> tuple[Target, ...]:
-    """The targets of low-precision ``dtypes`` (default paths) and ``pipelines`` (strings).
+def parse_targets(dtypes, pipelines, peers=()) -> tuple[Target, ...]:
+    """The targets of low-precision ``dtypes`` (default paths), ``pipelines`` (strings)
+    and ``peers`` (names): each peer once per dtype it takes.
 
-    Duplicates are given once, in order: dtypes first.
+    Duplicates are given once, in order: dtypes, then peers, then pipelines.
     """
+    from ..implementations import FUNCTIONS
+
     targets = [Target(_format(d, "storage", d, LOW_DTYPES)) for d in dtypes]
+    for peer in peers:
+        takes = {d for f in FUNCTIONS for d in _peer_dtypes(f, peer)}
+        targets += [Target(d, peer=peer) for d in dtypes if d in takes]
     targets += [parse_pipeline(p) for p in pipelines]
     return tuple(dict.fromkeys(targets))
+
+
+def _peer_dtypes(function: str, peer: str) -> tuple[str, ...]:
+    """The dtypes peer ``peer`` takes for ``function`` (none if it lacks the function)."""
+    from .. import implementations
+
+    try:
+        return implementations.get(function, peer).dtypes
+    except ValueError:
+        return ()
 
 
 def split_dtypes(dtypes, low_dtypes=()) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:

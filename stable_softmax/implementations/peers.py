@@ -9,10 +9,10 @@ name            softmax / log_softmax / logsumexp                     dtypes
 ==============  ====================================================  ==================
 ``scipy``       ``scipy.special.softmax`` / ``log_softmax`` /         float32, float64
                 ``logsumexp`` (``axis=-1``)
-``torch``       ``torch.softmax`` / ``log_softmax`` / ``logsumexp``   float32, float64
-                on ``torch.from_numpy(x)``, ``dim=-1``, CPU
-``jax``         ``jax.nn.softmax`` / ``jax.nn.log_softmax`` /         float32, float64
-                ``jax.scipy.special.logsumexp`` (``axis=-1``)
+``torch``       ``torch.softmax`` / ``log_softmax`` / ``logsumexp``   float32, float64,
+                on ``torch.from_numpy(x)``, ``dim=-1``, CPU           float16, bfloat16
+``jax``         ``jax.nn.softmax`` / ``jax.nn.log_softmax`` /         float32, float64,
+                ``jax.scipy.special.logsumexp`` (``axis=-1``)         float16, bfloat16
 ``onnxruntime`` ONNX operators ``Softmax`` / ``LogSoftmax`` /         float32, float64
                 ``ReduceLogSumExp`` (opset 13, ``axis=-1``) in a
                 one-node model on the CPU execution provider
@@ -37,6 +37,10 @@ node with symbolic shape ``(rows, n)``, through ``onnx.helper`` when the
 ``onnx`` package is installed and as raw protobuf bytes otherwise (the same
 message, see :func:`onnx_model_bytes`); one inference session is kept per
 ``(operator, dtype)``.
+
+float16 and bfloat16 (the ``ml_dtypes`` type) go to torch and JAX as tensors
+of that dtype, so their own low-precision kernels run (the low-precision part
+of the report measures them); bfloat16 crosses into torch by its bits.
 
 A peer that is not installed is skipped with one line from :func:`resolve`
 saying how to install it: ``pip install "stable_softmax[peers]"``.
@@ -78,6 +82,13 @@ PEERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 _DTYPES = ("float32", "float64")
+#: Peers that also take float16 and bfloat16 arrays (their own low-precision kernels).
+_NARROW_PEERS = {"torch": ("float16", "bfloat16"), "jax": ("float16", "bfloat16")}
+
+
+def _dtypes(name: str) -> tuple[str, ...]:
+    """The dtype names peer ``name`` accepts."""
+    return _DTYPES + _NARROW_PEERS.get(name, ())
 
 
 def installed(name: str) -> bool:
@@ -117,7 +128,15 @@ def _torch(function: str) -> Callable[[np.ndarray], np.ndarray]:
     import torch
 
     fn = getattr(torch, function)
-    return lambda x: fn(torch.from_numpy(x), dim=-1).numpy()
+
+    def call(x: np.ndarray) -> np.ndarray:
+        if x.dtype.name != "bfloat16":
+            return fn(torch.from_numpy(x), dim=-1).numpy()
+        # NumPy has no bfloat16 of torch's: cross by the 16 bits, both ways.
+        bits = torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
+        return fn(bits, dim=-1).contiguous().view(torch.int16).numpy().view(x.dtype)
+
+    return call
 
 
 _JAX_GLOBAL_X64_SET = False
@@ -303,8 +322,8 @@ def _implementation(name: str, function: str) -> Implementation:
     def compute(x: np.ndarray, *, beta: float = 1.0, base: float | None = None) -> np.ndarray:
         if "fn" not in state:
             state["fn"] = _ADAPTERS[name](function)
-        if x.dtype.name not in _DTYPES:
-            raise TypeError(f"peer {name!r} takes {', '.join(_DTYPES)}, got {x.dtype}")
+        if x.dtype.name not in _dtypes(name):
+            raise TypeError(f"peer {name!r} takes {', '.join(_dtypes(name))}, got {x.dtype}")
         x = np.ascontiguousarray(scale_logits(x, beta, base))
         return np.asarray(state["fn"](x)).astype(x.dtype, copy=False)
 
@@ -313,7 +332,7 @@ def _implementation(name: str, function: str) -> Implementation:
         name=name,
         function=function,
         compute=compute,
-        dtypes=_DTYPES,
+        dtypes=_dtypes(name),
         kind="peer",
         version=version(name),
     )
