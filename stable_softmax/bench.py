@@ -18,7 +18,10 @@ float16 and bfloat16 rows (the default low-precision path) have torch as
 their only peer (a CPU tensor of that dtype); the other peers run float32 and
 float64 only.
 
-Each time is the minimum over repeats (the least disturbed run). Our kernels
+Each time is the minimum over repeats (the least disturbed run), the
+implementations of one case taking turns in :data:`ROUNDS` rounds
+(:func:`best_times`), so that a slow spell of a shared machine falls on all
+of them rather than on whichever ran during it. Our kernels
 and ``np.copyto`` write into a preallocated output (``out=``), as does ONNX
 Runtime; SciPy, torch and JAX allocate their result, as their users do.
 One-thread runs are pinned to one core where the OS allows it.
@@ -60,19 +63,38 @@ class Timing:
     seconds: float
 
 
-def best_time(call: Callable[[], object], budget: float = 0.3, min_repeats: int = 5) -> float:
-    """Minimum wall time of ``call`` over at least ``min_repeats`` runs or ``budget`` seconds."""
-    call()  # warm-up: compilation, page faults of the output buffer
-    best = float("inf")
-    spent = 0.0
-    repeats = 0
-    while repeats < min_repeats or spent < budget:
-        start = time.perf_counter()
+#: Rounds in which the implementations of one case take turns (see :func:`best_times`).
+ROUNDS = 10
+#: Seconds of rest after each turn (spinning worker threads go to sleep).
+PAUSE = 0.005
+
+
+def best_times(
+    calls: dict[str, Callable[[], object]], budget: float = 0.3, rounds: int = ROUNDS
+) -> dict[str, float]:
+    """Minimum wall time of each call, the calls taking turns.
+
+    Each call first runs once (compilation, page faults of the output
+    buffer), then ``rounds`` times in turn for ``budget / rounds`` seconds
+    (at least one run each time): about ``budget`` seconds per call in all,
+    as one block per call would take, but spread over the whole measurement.
+    A pause of :data:`PAUSE` seconds follows each turn: worker threads that
+    spin-wait after a parallel call (ONNX Runtime's pool, OpenMP's team) must
+    not take a core from the next implementation.
+    """
+    for call in calls.values():
         call()
-        elapsed = time.perf_counter() - start
-        best = min(best, elapsed)
-        spent += elapsed
-        repeats += 1
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(rounds):
+        for name, call in calls.items():
+            spent = 0.0
+            while spent < budget / rounds or spent == 0.0:
+                start = time.perf_counter()
+                call()
+                elapsed = time.perf_counter() - start
+                best[name] = min(best[name], elapsed)
+                spent += elapsed
+            time.sleep(PAUSE)
     return best
 
 
@@ -196,13 +218,12 @@ def run(
                 if peers["jax"] is not None and not narrow:
                     calls["jax"] = _jax_call(peers["jax"], x)
                 if peers["onnxruntime"] is not None and not narrow:
-                    # Last: its pool threads may spin for a moment after its runs.
+                    # Last in each round: its pool threads may spin after its runs.
                     calls["onnxruntime"] = _onnxruntime_call(
                         peers["onnxruntime"], x, peer_out, nthreads
                     )
                 with _pinned(nthreads):
-                    for name, call in calls.items():
-                        seconds = best_time(call, budget)
+                    for name, seconds in best_times(calls, budget).items():
                         timings.append(Timing(shape, dtype, nthreads, name, seconds))
     return timings
 
