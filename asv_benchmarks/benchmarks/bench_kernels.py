@@ -1,4 +1,8 @@
-"""Speed, peak memory and first-call time of every public function x method x dtype."""
+"""Speed, peak memory and first-call time of every public function x method x dtype.
+
+Also the low-precision default path, and ONNX Runtime's softmax (the speed
+anchor) when it is installed.
+"""
 
 import numpy as np
 
@@ -66,3 +70,45 @@ import numpy as np
 import stable_softmax as ss
 ss.{function}(np.ones((4, 8), np.float32), method={method!r})
 """
+
+
+class LowPrecision:
+    """Softmax on narrow storage formats: widen exactly, float32 kernel, round once (fused)."""
+
+    params = (["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"], SHAPES)
+    param_names = ["format", "shape"]
+    timeout = 120
+
+    def setup(self, fmt, shape):
+        from stable_softmax.formats import FORMATS
+
+        self.x = _data(shape, "float32").astype(FORMATS[fmt].dtype)
+        self.out = np.empty_like(self.x)
+        ss.softmax(self.x, out=self.out)
+
+    def time_softmax(self, fmt, shape):
+        ss.softmax(self.x, out=self.out)
+
+
+class OnnxRuntime:
+    """ONNX Runtime's Softmax (MLAS) on the same arrays, as many threads as Numba uses."""
+
+    params = (DTYPES, SHAPES)
+    param_names = ["dtype", "shape"]
+
+    def setup(self, dtype, shape):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise NotImplementedError("onnxruntime is not installed") from None
+        import numba
+
+        from stable_softmax.bench import _onnxruntime_call
+
+        self.x = _data(shape, dtype)
+        self.out = np.empty_like(self.x)
+        self.call = _onnxruntime_call(onnxruntime, self.x, self.out, numba.get_num_threads())
+        self.call()
+
+    def time_softmax(self, dtype, shape):
+        self.call()
