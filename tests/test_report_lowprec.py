@@ -179,6 +179,13 @@ def test_stochastic_pipelines_parse_and_run_reproducibly():
     assert got.tobytes() == t.compute_fn("softmax", "shifted", x, 1.0, None).tobytes()
     # stochastic rounding moves some results off the round-to-nearest ones
     assert got.tobytes() != nearest.compute_fn("softmax", "shifted", x, 1.0, None).tobytes()
+    # the bound check takes 2u for the stochastic target: on the same results, a smaller ratio
+    ref = reference.softmax(x)
+    ratios = [
+        lr.measure_low(target, "softmax", "shifted", x, got, ref)["bound_ratio_max"]
+        for target in (nearest, t)
+    ]
+    assert ratios[0] is not None and ratios[1] < ratios[0]
 
 
 @pytest.mark.parametrize("fmt", ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])

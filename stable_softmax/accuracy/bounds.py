@@ -321,6 +321,8 @@ def pipeline_bound_ulps(
     accumulate,
     native_exp: bool,
     block: int | None = None,
+    u_compute: float | None = None,
+    u_accumulate: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`bound_ulps` for a storage / compute / accumulate pipeline.
 
@@ -336,11 +338,14 @@ def pipeline_bound_ulps(
     ``units / ulp_s(y)`` (absolute) plus 1 (that rounding's half ULP and the
     reference's). ``x`` and ``reference`` are float64 arrays holding exact
     values of ``storage``; formats are :class:`stable_softmax.formats.Format`.
+    ``u_compute``/``u_accumulate`` replace the formats' unit roundoffs (``2u``
+    for stochastic rounding, whose results are within one ulp, not half).
     """
     if not has_bound(function, method):
         return None
     shifted, relative, formula = BOUNDS[(function, method)]
-    u_c, u_a = compute.unit_roundoff, accumulate.unit_roundoff
+    u_c = compute.unit_roundoff if u_compute is None else u_compute
+    u_a = accumulate.unit_roundoff if u_accumulate is None else u_accumulate
     u = max(u_c, u_a)
     # the pipeline rounds c once into the compute format (the default path: float32)
     c_kernel = float(np.array(c_exact).astype(compute.dtype))

@@ -203,6 +203,8 @@ def _bound_stats(target: Target, function, method, x, r64, ref64, ok) -> dict:
         accumulate=accumulate,
         native_exp=compute.dtype.itemsize >= 4,
         block=ONLINE_BLOCK if target.simulated else None,
+        u_compute=target.u_compute,
+        u_accumulate=target.u_accumulate,
     )
     if found is None:
         return empty
