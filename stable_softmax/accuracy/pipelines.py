@@ -157,9 +157,8 @@ class Target:
     def _u(self, name: str) -> float:
         # A stochastically rounded result is within one ulp, not half: 2u relative, so the
         # first-order bounds take 2u for the simulated formats (native ones round to nearest).
-        fmt = FORMATS[name]
-        simulated = fmt.dtype.itemsize < 4
-        return fmt.unit_roundoff * (2 if self.rounding == "stochastic" and simulated else 1)
+        stochastic = self.rounding == "stochastic" and _simulated(name)
+        return FORMATS[name].unit_roundoff * (2 if stochastic else 1)
 
     def methods(self, function: str) -> tuple[str, ...]:
         """The methods of ``function`` this target runs (a peer's: its name, if it has it)."""
@@ -207,6 +206,11 @@ class Target:
             )
 
 
+def _simulated(name: str) -> bool:
+    """Whether arithmetic in format ``name`` is simulated (<= 16 bits; float32/64: native)."""
+    return FORMATS[name].dtype.itemsize < 4
+
+
 def _format(name: str, role: str, text: str, valid: tuple[str, ...]) -> str:
     if name not in valid:
         raise PipelineError(
@@ -242,9 +246,7 @@ def parse_pipeline(text: str) -> Target:
     storage = _format(parts[0], "storage", text, LOW_DTYPES)
     compute = _format(parts[1], "compute", text, tuple(FORMATS))
     accumulate = _format(parts[-1], "accumulate", text, tuple(FORMATS))
-    if rounding == "stochastic" and all(
-        FORMATS[f].dtype.itemsize >= 4 for f in (compute, accumulate)
-    ):
+    if rounding == "stochastic" and not (_simulated(compute) or _simulated(accumulate)):
         raise PipelineError(
             f"stochastic rounding in {text!r} applies to simulated formats only, and "
             f"{compute} and {accumulate} run natively; name a compute or accumulate format "
