@@ -227,15 +227,14 @@ def _fused(function: str, method: str, src: np.ndarray, dst: np.ndarray, c, cd: 
     serial, parallel = _FUSED[function]
     rows, n = src.shape
     mid = METHOD_IDS[method]
-    tail = () if function == "logsumexp" else (cd.enc,)
-    width = io.long_row_scratch(function, mid, n, c[0], cd.kind)
+    width = io.long_row_scratch(function, mid, n, c[0])
     threads = numba.get_num_threads()
     if _rows_on_threads(rows, n, threads):
         scratch = _scratch(threads, width)
         with _parallel_launch():
-            parallel(src, dst, c[0], mid, c[1], cd.kind, cd.table, *tail, scratch)
+            parallel(src, dst, c[0], mid, c[1], cd.spec, scratch)
     else:
-        serial(src, dst, c[0], mid, c[1], cd.kind, cd.table, *tail, _scratch(1, width))
+        serial(src, dst, c[0], mid, c[1], cd.spec, _scratch(1, width))
 
 
 def _fused_ok(function: str, method: str, rows: int, n: int) -> bool:

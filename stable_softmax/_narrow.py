@@ -2,9 +2,10 @@
 
 One :class:`Codec` per format of :data:`stable_softmax.formats.FORMATS` stored
 in one or two bytes, built from the format's row of that table (precision,
-emin, largest value, overflow rule) plus two facts read from ml_dtypes once:
-the float32 value of each of the 256 one-byte patterns, and the patterns of a
-positive and a negative NaN. Everything else follows from the table.
+emin, largest value, overflow rule) plus the patterns ml_dtypes gives the
+largest value, inf and a NaN of either sign. Everything else follows from the
+table. The parameters travel to the jit code as a
+:class:`.kernels.codec_spec.CodecSpec`, which Numba compiles in as constants.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .formats import FORMATS, Format, format_of
+from .kernels import codec_spec as cs
 from .kernels import narrow_codec as nc
 
 
@@ -24,23 +26,21 @@ class Codec:
 
     format: Format
     bits: np.dtype  # uint8 or uint16: the storage of one element
-    kind: int  # decoder id of narrow_codec
-    table: np.ndarray  # int32 parameters of narrow_codec._widen_one (one-byte formats)
-    enc: np.ndarray  # int32 parameters of narrow_codec.encode
+    spec: cs.CodecSpec  # what the jit code compiles in as constants
 
     def widen(self, bits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Float32 values of a C-contiguous array of this format's bits (exact)."""
         flat = bits.reshape(-1)
         if out is None:
             out = np.empty(bits.shape, dtype=np.float32)
-        nc.decode_parallel(flat, out.reshape(-1), self.kind, self.table)
+        nc.decode_parallel(flat, out.reshape(-1), self.spec)
         return out
 
     def narrow(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Bits of float32 ``values`` (C-contiguous) rounded to nearest even into the format."""
         if out is None:
             out = np.empty(values.shape, dtype=self.bits)
-        nc.encode_parallel(values.reshape(-1), out.reshape(-1), self.enc)
+        nc.encode_parallel(values.reshape(-1), out.reshape(-1), self.spec)
         return out
 
 
@@ -58,12 +58,17 @@ def codec(name: str) -> Codec:
     """The :class:`Codec` of a format name (one or two bytes per element)."""
     fmt = FORMATS[name]
     bits = _bits_dtype(fmt)
-    if fmt.name == "bfloat16":
-        kind, table = nc.DEC_BF16, np.zeros(8, np.int32)
-    elif fmt.name == "float16":
-        kind, table = nc.DEC_F16, np.zeros(8, np.int32)
-    else:
-        kind, table = nc.DEC_BITS, _widen_params(fmt)
+    decoder = {"bfloat16": cs.DEC_BF16, "float16": cs.DEC_F16}.get(fmt.name, cs.DEC_BITS)
+    encoder = {"bfloat16": cs.ENC_BF16, "float16": cs.ENC_F16}.get(fmt.name, cs.ENC_GENERIC)
+    widen = _widen_params(fmt) if decoder == cs.DEC_BITS else (0,) * 8
+    spec = cs.CodecSpec(fmt.name, decoder, encoder, widen, _narrow_params(fmt))
+    return Codec(fmt, bits, spec)
+
+
+def _narrow_params(fmt: Format) -> tuple[int, ...]:
+    """The 13 parameters of ``narrow_codec._narrow_one``, in its order."""
+    p, emin = fmt.precision, fmt.emin
+    s = 24 - p
     largest = _code(fmt, fmt.largest)
     overflow = _code(fmt, np.inf) if fmt.overflow == "inf" else largest
     nan_pos, nan_neg = _nan_pattern(fmt, 1.0), _nan_pattern(fmt, -1.0)
@@ -72,27 +77,29 @@ def codec(name: str) -> Codec:
     payload = fmt.name == "float16"
     if payload:
         nan_pos, nan_neg = 0x7C00, 0xFC00
-    enc = np.array(
-        [
-            fmt.precision,
-            fmt.emin,
-            largest,
-            overflow,
-            int(fmt.overflow == "nan"),
-            nan_pos,
-            nan_neg,
-            int(payload),
-            _sign_bit(fmt).bit_length() - 1,
-            int(fmt.signed_zero),
-            {"bfloat16": nc.ENC_BF16, "float16": nc.ENC_F16}.get(fmt.name, nc.ENC_GENERIC),
-        ],
-        dtype=np.int32,
+    return (
+        s,
+        (1 << (s - 1)) - 1,  # half an ulp minus one: ties go to the odd bit
+        (126 + emin) << 23,  # (127 - b) << 23 with the bias b = 1 - emin
+        (emin + 127) << 23,  # bits of 2**emin
+        _float32_bits(2.0 ** (emin - p + 24)),  # 2**(qmin + 23): its ulp is 2**qmin
+        largest,
+        overflow,
+        int(fmt.overflow == "nan"),
+        nan_pos,
+        nan_neg,
+        int(payload),
+        _sign_bit(fmt),
+        int(fmt.signed_zero),
     )
-    return Codec(fmt, bits, kind, table, enc)
 
 
-def _widen_params(fmt: Format) -> np.ndarray:
-    """The parameters of ``narrow_codec._widen_one`` for a one-byte format."""
+def _float32_bits(value: float) -> int:
+    return int(np.array([value], np.float32).view(np.int32)[0])
+
+
+def _widen_params(fmt: Format) -> tuple[int, ...]:
+    """The 8 parameters of ``narrow_codec._widen_one`` for a one-byte format, in its order."""
     p = fmt.precision
     bias = 1 - fmt.emin
     normal_min = 1 << (p - 1)
@@ -105,19 +112,15 @@ def _widen_params(fmt: Format) -> np.ndarray:
         nan_min, nan_pattern = -1, _sign_bit(fmt)
     else:
         nan_min, nan_pattern = -1, -1
-    quantum = np.array([2.0**fmt.qmin], np.float32).view(np.int32)[0]
-    return np.array(
-        [
-            24 - p,
-            _sign_bit(fmt),
-            (127 - bias) << 23,
-            normal_min,
-            quantum,
-            inf_code,
-            nan_min,
-            nan_pattern,
-        ],
-        dtype=np.int32,
+    return (
+        24 - p,
+        _sign_bit(fmt),
+        (127 - bias) << 23,
+        normal_min,
+        _float32_bits(2.0**fmt.qmin),
+        inf_code,
+        nan_min,
+        nan_pattern,
     )
 
 

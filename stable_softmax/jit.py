@@ -9,8 +9,9 @@ jitted function, including ``@njit(parallel=True)`` ones with ``prange``.
   method over the rows of a 2-D array on the calling thread,
   ``<function>_rows_parallel`` with the rows spread over threads (``out`` has
   shape ``(rows,)`` for logsumexp; ``threads``, best ``numba.get_num_threads()``,
-  is how many chunks of rows ``accurate`` softmax makes, one float64 scratch
-  each; 0 gives one per row).
+  is how many chunks of consecutive rows ``accurate`` and ``shifted`` softmax
+  make, one float64 scratch each for ``accurate``; 0 gives one per row; the
+  bits do not depend on it).
   ``method_id`` is ``METHOD_IDS[name]``, also available as the constants
   ``NAIVE``, ``SHIFTED``, ``LSE``, ``ONLINE``, ``LOG1P``, ``ACCURATE``
   (``SOFTMAX_METHODS``, ``LOG_SOFTMAX_METHODS`` and ``LOGSUMEXP_METHODS``

@@ -204,3 +204,45 @@ def test_negative_scale_from_jit_code(dtype, n):
     spread = float(x.max() - x.min())
     # Blanchard, Higham & Higham (2021): relative error <= (n + 2 + 2 spread) u <= that many ULPs.
     assert ulp_distance(out, want).max() <= n + 2 + 2 * spread
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 1000, 2048, 2049])
+def test_rows_whose_maximum_comes_from_the_row_before(n, threads):
+    """float32 shifted softmax finds a row's maximum in the division pass of the row
+    before (rows up to FUSED_MAX_ROW32). Special rows (NaN, +inf, all -inf) between
+    ordinary ones, first and last included, must give each row's own result: the
+    special-value table (all NaN; -inf among finite values exactly 0) and, for the
+    ordinary rows, the bits of the same row computed alone. The largest entries sit
+    at the ends of some rows (the vector part and the scalar rest of the fused loop).
+    """
+    rng = np.random.default_rng(n)
+    rows = 12
+    x = (rng.standard_normal((rows, n)) * 4).astype(np.float32)
+    x[1, -1] = 40.0  # the maximum in the scalar rest (n % 16 elements)
+    x[2, 0] = 40.0
+    specials = {0: np.nan, 3: np.inf, 4: -np.inf, 7: np.nan, rows - 1: np.inf}
+    for r, value in specials.items():
+        if value == -np.inf:
+            x[r] = -np.inf
+        else:
+            x[r, rng.integers(n)] = value
+    if n > 1:
+        x[5, : n // 2] = -np.inf  # -inf among finite values
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        whole = ss.softmax(x)
+        for r in range(rows):
+            alone = ss.softmax(x[r])  # one row: no row before it
+            if r in specials:
+                assert np.all(np.isnan(whole[r])), r
+                continue
+            np.testing.assert_array_equal(whole[r], alone)
+            row = x[r].astype(np.float64)
+            expected = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
+            np.testing.assert_allclose(whole[r], expected, rtol=1e-5, atol=0)
+            if r == 5 and n > 1:
+                assert np.all(whole[r, : n // 2] == 0.0)
+    finally:
+        numba.set_num_threads(previous)

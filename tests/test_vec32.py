@@ -1,4 +1,5 @@
-"""The 16-lane float32 loops of ``stable_softmax.kernels._vec32`` against independent results.
+"""The 16-lane float32 loops of ``stable_softmax.kernels._vec32`` (through the whole
+passes of ``_passes32``) against independent results.
 
 Expected values: the exponential from the scalar kernel ``exp_array`` (the same
 arithmetic, compiled by LLVM's own vectorizer), bit for bit; the sum from a
@@ -12,10 +13,11 @@ import numpy as np
 import pytest
 from numba import njit
 
-from stable_softmax.kernels._vec32 import (
+from stable_softmax.kernels._passes32 import (
     block_exp_store_sum32,
     block_exp_sum32,
     block_max32,
+    divide_all_max32,
 )
 from stable_softmax.kernels.exp import exp_array
 
@@ -35,6 +37,11 @@ def _sum(x, c, m):
 @njit
 def _max(x):
     return block_max32(x)
+
+
+@njit
+def _divide_max(out, s, y):
+    return divide_all_max32(out, s, y)
 
 
 def _emulated_sum(terms):
@@ -109,6 +116,21 @@ def test_max(n):
         assert _max(x) == -np.inf
         x[9] = np.inf
         assert _max(x) == np.inf
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_divide_fused_with_the_next_rows_maximum(n):
+    """The quotients are NumPy's float32 division (correctly rounded) and the
+    maximum is that of the other row, NaN ignored as in :func:`block_max32`.
+    """
+    out, y = _row(n, 300 + n), _row(n, 400 + n)
+    s = np.float32(3.7)
+    expected = out / s
+    if n > 40:
+        y[n - 1] = np.nan
+        y[n - 2] = 99.0  # in the scalar rest when n % 16 > 1
+    assert _divide_max(out, s, y) == (np.nanmax(y) if n else -np.inf)
+    np.testing.assert_array_equal(out, expected)
 
 
 def test_long_rows_recompute_with_the_same_bits():

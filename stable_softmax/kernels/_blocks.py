@@ -31,7 +31,8 @@ from numba import types
 from numba.extending import intrinsic, overload
 
 from ._options import kernel
-from ._vec32 import block_exp_store_sum32, block_exp_sum32, block_max32, is_f32_c_array
+from ._passes32 import block_exp_store_sum32, block_exp_sum32, block_max32
+from ._vec32 import is_f32_c_array
 from .exp import fast_exp, fast_exp_nonpositive
 
 #: Elements per block: 16 KiB of float32 (32 KiB of float64), so a block

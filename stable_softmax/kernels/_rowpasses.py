@@ -23,7 +23,7 @@ from ._blocks import (
     shifted_minus,
 )
 from ._options import kernel
-from ._vec32 import block_exp_store_sum32, block_exp_sum32
+from ._passes32 import block_exp_store_sum32, block_exp_sum32
 from .division import divide_by_sum
 from .exp import fast_exp
 

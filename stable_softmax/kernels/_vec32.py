@@ -12,7 +12,9 @@ two vectors per iteration:
 * :func:`vmax32`: the maximum by ``x > m ? x : m`` (``vmaxps``), NaN ignored;
 * :func:`exp_store_sum32`, :func:`exp_sum32`: ``exp(c (x - m))`` stored and
   summed in the same loop (reads before writes at each index, so ``out`` may be
-  ``x``), the sum in two vector accumulators added lane by lane at the end.
+  ``x``), the sum in two vector accumulators added lane by lane at the end;
+* :func:`divide32`: the quotients; :func:`divide_max32` the same loop fused
+  with the maximum of the next row (see :func:`divide_all_max32`).
 
 The exponential is the arithmetic of :func:`.exp._exp_kernel`, operation for
 operation (the same bits as :func:`.exp.exp32`): ``k`` stays a float
@@ -24,7 +26,8 @@ lanes on every target, so the lane order of the sums, and therefore every
 result, is the same with and without AVX-512.
 
 Each function processes the largest multiple of 16 elements and returns how
-many it did; the caller finishes the (< 16) rest with the scalar kernels.
+many it did; the caller finishes the (< 16) rest with the scalar kernels
+(:mod:`._passes32` does both).
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._options import kernel
 from .exp import (
     _LN2_HI_32,
     _LN2_LO_32,
@@ -44,7 +46,6 @@ from .exp import (
     _XMAX_32,
     _XMIN_32,
     _targets_avx512,
-    exp32,
 )
 
 W = 16  # lanes
@@ -209,21 +210,33 @@ def vmax32(typingctx, x):
 
     def codegen(context, builder, signature, args):
         xa = context.make_array(signature.args[0])(context, builder, args[0])
-        ninf = _const(float("-inf"))
-        unroll = 4
-        accs = [cgutils.alloca_once_value(builder, ninf) for _ in range(unroll)]
-
-        def body(offset, u):
-            _prefetch(builder, xa.data, offset, False)
-            v = builder.load(_vec_ptr(builder, xa.data, offset), align=4)
-            builder.store(_vmax(builder, v, builder.load(accs[u])), accs[u])
-
-        done = _vector_loop(builder, xa.nitems, unroll, body)
-        a = [builder.load(acc) for acc in accs]
-        m = _vmax(builder, _vmax(builder, a[0], a[1]), _vmax(builder, a[2], a[3]))
-        return context.make_tuple(builder, signature.return_type, [_hmax(builder, m), done])
+        m, done = _max_loop(builder, xa.nitems, xa.data)
+        return context.make_tuple(builder, signature.return_type, [m, done])
 
     return sig, codegen
+
+
+def _max_loop(builder, n, data, also=None):
+    """The loop of :func:`vmax32` over ``n`` floats at ``data``: ``(max, done)``.
+
+    Four vector accumulators (the ``vmaxps`` latency), combined at the end.
+    ``also(offset)``, if given, emits more work on the same vector offset
+    (:func:`divide_max32`).
+    """
+    unroll = 4
+    accs = [cgutils.alloca_once_value(builder, _const(float("-inf"))) for _ in range(unroll)]
+
+    def body(offset, u):
+        _prefetch(builder, data, offset, False)
+        if also is not None:
+            also(offset)
+        v = builder.load(_vec_ptr(builder, data, offset), align=4)
+        builder.store(_vmax(builder, v, builder.load(accs[u])), accs[u])
+
+    done = _vector_loop(builder, n, unroll, body)
+    a = [builder.load(acc) for acc in accs]
+    m = _vmax(builder, _vmax(builder, a[0], a[1]), _vmax(builder, a[2], a[3]))
+    return _hmax(builder, m), done
 
 
 def _exp_sum_intrinsic(store, upper):
@@ -301,6 +314,30 @@ def divide32(typingctx, out, s):
 
 
 @intrinsic
+def divide_max32(typingctx, out, s, y):
+    """``(m, done)``: :func:`divide32` of ``out`` by ``s`` and, in the same loop, the
+    maximum of ``y[:done]`` as :func:`vmax32` finds it (``y`` as long as ``out``).
+    """
+    if not (is_f32_c_array(out) and is_f32_c_array(y)) or s != types.float32:
+        return None
+    sig = types.Tuple((types.float32, types.intp))(out, s, y)
+
+    def codegen(context, builder, signature, args):
+        oa = context.make_array(signature.args[0])(context, builder, args[0])
+        ya = context.make_array(signature.args[2])(context, builder, args[2])
+        sv = _bcast(builder, args[1])
+
+        def divide(offset):
+            ptr = _vec_ptr(builder, oa.data, offset)
+            builder.store(builder.fdiv(builder.load(ptr, align=4), sv), ptr, align=4)
+
+        m, done = _max_loop(builder, oa.nitems, ya.data, also=divide)
+        return context.make_tuple(builder, signature.return_type, [m, done])
+
+    return sig, codegen
+
+
+@intrinsic
 def exp_divide32(typingctx, x, out, c, m, s):
     """``out[i] = exp(c (x[i] - m)) / s`` for ``i < done = 16 (n // 16)``; returns ``done``.
 
@@ -337,61 +374,3 @@ exp_store_sum32 = _exp_sum_intrinsic(store=True, upper=True)
 exp_store_sum32_nonpositive = _exp_sum_intrinsic(store=True, upper=False)
 #: ``(x, out, c, m) -> (sum, done)`` without storing (``out`` is not written).
 exp_sum32 = _exp_sum_intrinsic(store=False, upper=True)
-
-
-# ---------------------------------------------------------------------------
-# whole passes over a float32 block (the vector loop and the scalar rest),
-# inlined into their callers so that no call (and no reference counting of the
-# array arguments) separates the passes of a row
-# ---------------------------------------------------------------------------
-
-
-@kernel(inline=True)
-def divide_all32(out, s):
-    """``out[i] = out[i] / s`` for a contiguous float32 array (:func:`divide32` and the rest)."""
-    for i in range(divide32(out, s), out.size):
-        out[i] = out[i] / s
-
-
-@kernel(inline=True)
-def exp_divide_all32(x, out, c, m, s):
-    """``out[i] = exp(c (x[i] - m)) / s`` for ``c (x - m) <= 0``: :func:`exp_divide32`, the rest."""
-    for i in range(exp_divide32(x, out, c, m, s), x.size):
-        out[i] = exp32(c * (x[i] - m)) / s
-
-
-@kernel(inline=True)
-def block_max32(x):
-    """Maximum of a contiguous float32 array, NaN ignored; ``-inf`` if empty or all ``-inf``."""
-    m, done = vmax32(x)
-    for i in range(done, x.size):
-        v = x[i]
-        m = v if v > m else m
-    return m
-
-
-@kernel(inline=True)
-def block_exp_store_sum32(x, out, c, m, nonpositive):
-    """``out[i] = exp(c (x[i] - m))`` and their sum (vector lanes, then the rest in order).
-
-    ``nonpositive``: every ``c (x[i] - m)`` is ``<= 0`` (or NaN), so the loop
-    without the overflow clamp is used (the same bits).
-    """
-    if nonpositive:
-        total, done = exp_store_sum32_nonpositive(x, out, c, m)
-    else:
-        total, done = exp_store_sum32(x, out, c, m)
-    for i in range(done, x.size):
-        e = exp32(c * (x[i] - m))
-        out[i] = e
-        total += e
-    return total
-
-
-@kernel(inline=True)
-def block_exp_sum32(x, c, m):
-    """``sum_i exp(c (x[i] - m))``, summed as :func:`block_exp_store_sum32`, nothing stored."""
-    total, done = exp_sum32(x, x, c, m)  # the loop does not store: x is not written
-    for i in range(done, x.size):
-        total += exp32(c * (x[i] - m))
-    return total

@@ -31,6 +31,7 @@ from ._blocks import (
     shifted_minus,
 )
 from ._options import kernel
+from ._passes32 import block_max32
 from ._rowpasses import (
     n_blocks,
     online_merge,
@@ -41,7 +42,7 @@ from ._rowpasses import (
     split_shifted_minus,
 )
 from ._special import log_softmax_special
-from ._vec32 import block_max32, is_f32_c_array
+from ._vec32 import is_f32_c_array
 from .accurate import log_softmax_accurate_row
 from .logsumexp import row_rest_ties
 

@@ -25,9 +25,10 @@ from numba.extending import overload
 from .._methods import ACCURATE, LOG1P, NAIVE, SHIFTED
 from ._blocks import BLOCK, exp_sum_off_max, exp_sum_unscaled, row_max
 from ._options import kernel
+from ._passes32 import block_max32
 from ._rowpasses import row_exp_sum, row_exp_sum32, split_exp_sum, split_max
 from ._special import nan_max
-from ._vec32 import block_max32, is_f32_c_array
+from ._vec32 import is_f32_c_array
 from .accurate import logsumexp_accurate_row
 
 

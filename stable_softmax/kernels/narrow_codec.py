@@ -54,6 +54,16 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._options import kernel
+from .codec_spec import (
+    DEC_BF16,
+    DEC_F16,
+    ENC_BF16,
+    ENC_F16,
+    CodecSpecType,
+    constants,
+    decoder_of,
+    encoder_of,
+)
 
 
 def _target_has_f16c() -> bool:
@@ -71,31 +81,6 @@ def _target_has_f16c() -> bool:
 #: LLVM would call a runtime function that Numba may not link, so the integer
 #: code runs instead. Frozen into the compiled code (Numba caches per CPU).
 HARDWARE_F16 = _target_has_f16c()
-
-#: Decoders (``kind`` of :func:`decode`).
-DEC_BF16 = 0
-DEC_F16 = 1
-DEC_BITS = 2
-
-#: Indices into the int32 ``enc`` parameter array of :func:`encode`.
-(
-    ENC_P,
-    ENC_EMIN,
-    ENC_LARGEST,
-    ENC_OVERFLOW,
-    ENC_OVERFLOW_NAN,
-    ENC_NAN_POS,
-    ENC_NAN_NEG,
-    ENC_PAYLOAD,
-    ENC_SIGN,
-    ENC_SZ,
-    ENC_KIND,
-) = range(11)
-
-#: Encoders (``enc[ENC_KIND]``): the generic integer rounding, bfloat16's, float16's.
-ENC_GENERIC = 0
-ENC_BF16 = 1
-ENC_F16 = 2
 
 
 @intrinsic
@@ -228,17 +213,18 @@ def _float_to_bfloat(typingctx, v):
 
 
 @intrinsic
-def _widen_one(typingctx, code, prm):
-    """float32 of the narrow pattern ``code`` from the 8 int32 parameters ``prm``.
+def _widen_one(typingctx, code, spec):
+    """float32 of the narrow pattern ``code`` of the format of ``spec``.
 
-    ``prm``: the dropped bits ``s = 24 - p``, the sign bit, the rebias
-    ``(127 - b) << 23``, the smallest normal magnitude code ``2**(p-1)``, the
-    bits of ``2**qmin`` (a float32), the magnitude code of inf (or -1), the
-    first NaN magnitude code (or -1) and a pattern that alone is NaN (fnuz's
-    ``-0``, or -1). Normal: ``(m << s) + rebias``; subnormal:
-    ``m * 2**qmin`` (exact); all in 32-bit lanes (see :func:`_narrow_one`).
+    The 8 parameters (``spec.widen``, constants in the compiled code): the
+    dropped bits ``s = 24 - p``, the sign bit, the rebias ``(127 - b) << 23``,
+    the smallest normal magnitude code ``2**(p-1)``, the bits of ``2**qmin``
+    (a float32), the magnitude code of inf (or -1), the first NaN magnitude
+    code (or -1) and a pattern that alone is NaN (fnuz's ``-0``, or -1).
+    Normal: ``(m << s) + rebias``; subnormal: ``m * 2**qmin`` (exact); all in
+    32-bit lanes (see :func:`_narrow_one`).
     """
-    if not isinstance(code, types.Integer) or not isinstance(prm, types.UniTuple):
+    if not isinstance(code, types.Integer) or not isinstance(spec, CodecSpecType):
         return None
 
     def codegen(context, builder, signature, args):
@@ -246,7 +232,7 @@ def _widen_one(typingctx, code, prm):
         f32 = ir.FloatType()
         c = args[0]
         c = builder.zext(c, i32) if code.bitwidth < 32 else builder.trunc(c, i32)
-        p = [builder.extract_value(args[1], k) for k in range(8)]
+        p = constants(spec.spec.widen)
         s, sign_bit, rebias, normal_min, quantum_bits, inf_code, nan_min, nan_pattern = p
         m = builder.and_(c, builder.sub(sign_bit, i32(1)))
         normal = builder.add(builder.shl(m, s), rebias)
@@ -266,17 +252,15 @@ def _widen_one(typingctx, code, prm):
         bits = builder.select(negative, builder.or_(bits, i32(-0x80000000)), bits)
         return builder.bitcast(bits, f32)
 
-    return types.float32(code, prm), codegen
+    return types.float32(code, spec), codegen
 
 
 @kernel
-def decode(src, dst, kind, table):
-    """``dst[i] = float32(src[i])`` exactly; ``src`` holds the narrow format's bits.
-
-    ``kind``: :data:`DEC_BF16`, :data:`DEC_F16` (``src`` uint16) or
-    :data:`DEC_BITS` (``src`` uint8, ``table`` the int32 parameters of
-    :func:`_widen_one`).
+def decode(src, dst, spec):
+    """``dst[i] = float32(src[i])`` exactly; ``src`` holds the bits of the format of ``spec``
+    (uint16 for bfloat16 and float16, uint8 for the one-byte formats).
     """
+    kind = decoder_of(spec)
     if kind == DEC_BF16:
         for i in range(src.size):
             dst[i] = _float(np.int32(src[i]) << np.int32(16))
@@ -296,36 +280,26 @@ def decode(src, dst, kind, table):
             small = _bits(np.float32(em) * two_m24)
             dst[i] = _float((small if em < np.int32(0x400) else wide) | sign)
     else:
-        prm = (
-            np.int32(table[0]),
-            np.int32(table[1]),
-            np.int32(table[2]),
-            np.int32(table[3]),
-            np.int32(table[4]),
-            np.int32(table[5]),
-            np.int32(table[6]),
-            np.int32(table[7]),
-        )
         for i in range(src.size):
-            dst[i] = _widen_one(src[i], prm)
+            dst[i] = _widen_one(src[i], spec)
 
 
 @intrinsic
-def _narrow_one(typingctx, v, prm):
-    """The narrow code of the float32 ``v`` (int32), from the 16 int32 parameters ``prm``.
+def _narrow_one(typingctx, v, spec):
+    """The narrow code (int32) of the float32 ``v`` in the format of ``spec``.
 
     Written in LLVM IR so that every operation stays in 32-bit lanes (Numba
-    widens int32 arithmetic to int64, which halves the vector width). ``prm``
-    is a ``UniTuple(int32, 16)`` made by :func:`_params`; the steps are those
-    of the module docstring.
+    widens int32 arithmetic to int64, which halves the vector width). The 13
+    parameters are ``spec.narrow`` (constants in the compiled code, made by
+    ``stable_softmax._narrow``); the steps are those of the module docstring.
     """
-    if v != types.float32 or not isinstance(prm, types.UniTuple) or prm.dtype != types.int32:
+    if v != types.float32 or not isinstance(spec, CodecSpecType):
         return None
 
     def codegen(context, builder, signature, args):
         i32 = ir.IntType(32)
         f32 = ir.FloatType()
-        p = [builder.extract_value(args[1], k) for k in range(16)]
+        p = constants(spec.spec.narrow)
         s, half, rebias, normal_min, magic_bits, largest, overflow = p[:7]
         overflow_nan, nan_pos, nan_neg, payload, sign_bit, signed_zero = p[7:13]
         u = builder.bitcast(args[0], i32)
@@ -359,48 +333,15 @@ def _narrow_one(typingctx, v, prm):
         # all ones when payload is 1, zero when 0
         return builder.sub(ir.IntType(32)(0), payload)
 
-    return types.int32(v, prm), codegen
+    return types.int32(v, spec), codegen
 
 
 @kernel
-def _params(enc):
-    """The 16 int32 parameters of :func:`_narrow_one` from the ``enc`` array of a format."""
-    p = np.int64(enc[ENC_P])
-    emin = np.int64(enc[ENC_EMIN])
-    s = 24 - p
-    magic = np.float32(2.0 ** (emin - p + 24))  # 2**(qmin + 23)
-    i = np.int32
-    return (
-        i(s),
-        i((1 << (s - 1)) - 1),  # half an ulp minus one: ties go to the odd bit
-        i((126 + emin) << 23),  # (127 - b) << 23 with the bias b = 1 - emin
-        i((emin + 127) << 23),  # bits of 2**emin
-        _bits(magic),
-        i(enc[ENC_LARGEST]),
-        i(enc[ENC_OVERFLOW]),
-        i(enc[ENC_OVERFLOW_NAN]),
-        i(enc[ENC_NAN_POS]),
-        i(enc[ENC_NAN_NEG]),
-        i(enc[ENC_PAYLOAD]),
-        i(np.int64(1) << np.int64(enc[ENC_SIGN])),
-        i(enc[ENC_SZ]),
-        i(0),
-        i(0),
-        i(0),
-    )
-
-
-@kernel
-def encode(src, dst, enc):
-    """``dst[i]`` = the bits of ``src[i]`` (float32) rounded to nearest even into the format.
-
-    ``enc`` (int32) holds the format: precision, emin, largest finite code,
-    overflow code, whether overflow is NaN, NaN patterns for a positive and a
-    negative NaN, whether a NaN keeps its top significand bits (NumPy's
-    float16 does), the sign bit's position and whether the format has ``-0``
-    (see the module docstring).
+def encode(src, dst, spec):
+    """``dst[i]`` = the bits of ``src[i]`` (float32) rounded to nearest even into the
+    format of ``spec``, by its overflow and NaN rules (see the module docstring).
     """
-    kind = enc[ENC_KIND]
+    kind = encoder_of(spec)
     if kind == ENC_BF16:
         for i in range(src.size):
             dst[i] = _float_to_bfloat(src[i])
@@ -408,22 +349,21 @@ def encode(src, dst, enc):
         for i in range(_float_to_half_vec(src, dst), src.size):
             dst[i] = _float_to_half(src[i])
     else:
-        prm = _params(enc)
         for i in range(src.size):
-            dst[i] = _narrow_one(src[i], prm)
+            dst[i] = _narrow_one(src[i], spec)
 
 
 @kernel(parallel=True)
-def decode_parallel(src, dst, kind, table):
+def decode_parallel(src, dst, spec):
     """:func:`decode` of a flat array, in blocks over threads."""
     nb = (src.size + 65535) // 65536
     for b in prange(nb):
-        decode(src[b * 65536 : (b + 1) * 65536], dst[b * 65536 : (b + 1) * 65536], kind, table)
+        decode(src[b * 65536 : (b + 1) * 65536], dst[b * 65536 : (b + 1) * 65536], spec)
 
 
 @kernel(parallel=True)
-def encode_parallel(src, dst, enc):
+def encode_parallel(src, dst, spec):
     """:func:`encode` of a flat array, in blocks over threads."""
     nb = (src.size + 65535) // 65536
     for b in prange(nb):
-        encode(src[b * 65536 : (b + 1) * 65536], dst[b * 65536 : (b + 1) * 65536], enc)
+        encode(src[b * 65536 : (b + 1) * 65536], dst[b * 65536 : (b + 1) * 65536], spec)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
+from numba import prange, types
 from numba.extending import overload
 
 from .._methods import ACCURATE, LSE, NAIVE, ONLINE, SHIFTED
@@ -36,6 +36,13 @@ from ._blocks import (
     scale,
 )
 from ._options import kernel
+from ._passes32 import (
+    block_exp_store_sum32,
+    block_max32,
+    divide_all32,
+    divide_all_max32,
+    exp_divide_all32,
+)
 from ._rowpasses import (
     exp_store_sum_block,
     n_blocks,
@@ -49,7 +56,7 @@ from ._rowpasses import (
     split_max,
 )
 from ._special import fill
-from ._vec32 import block_max32, divide_all32, exp_divide_all32, is_f32_c_array
+from ._vec32 import is_f32_c_array
 from .accurate import softmax_accurate_row, softmax_accurate_rows, softmax_accurate_rows_parallel
 from .division import divide, divide_by_sum
 from .exp import fast_exp
@@ -110,6 +117,60 @@ def _softmax_shifted_overload(x, out, c):
             exp_divide_all32(x, out, c, m, row_exp_sum32(x, c, m))
         else:
             divide_all32(out, row_exp_store_sum32(x, out, c, m))
+
+    return impl
+
+
+#: float32 rows at most this long (8 KiB: the row, its output and the next row fit
+#: in half the 48 KiB L1 cache) find each row's maximum in the division pass of
+#: the row before; longer rows measured no faster that way, and 4096-element
+#: rows slower (docs/bench-2026-12-03.md).
+FUSED_MAX_ROW32 = 2048
+assert FUSED_MAX_ROW32 <= BLOCK  # a fused row is one block: its sum is block_exp_store_sum32
+
+
+def _softmax_shifted_rows(x, out, c, r0, r1):
+    """Shifted softmax of rows ``r0`` to ``r1 - 1`` of the 2-D ``x`` into ``out``."""
+
+
+@overload(_softmax_shifted_rows, inline="always")
+def _softmax_shifted_rows_overload(x, out, c, r0, r1):
+    f32_rows = all(
+        isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C" and a.dtype == types.float32
+        for a in (x, out)
+    )
+    if not f32_rows:
+
+        def rows_any(x, out, c, r0, r1):
+            for r in range(r0, r1):
+                _softmax_shifted(x[r], out[r], c)
+
+        return rows_any
+
+    def impl(x, out, c, r0, r1):
+        # Each row's maximum is found in the division pass of the row before
+        # (divide_all_max32): the same maximum, so the same bits as row by row.
+        if r0 >= r1:
+            return
+        if x.shape[1] > FUSED_MAX_ROW32:
+            for r in range(r0, r1):  # a call per row: one inlined copy of the passes fewer
+                softmax_shifted_row(x[r], out[r], c)
+            return
+        c = np.float32(c)
+        nonpositive = c > 0  # as in row_exp_store_sum32, whose one-block case this is
+        m = block_max32(x[r0])
+        for r in range(r0, r1):
+            last = r + 1 == r1
+            if not math.isfinite(m):
+                fill(out[r], math.nan)
+                if not last:
+                    m = block_max32(x[r + 1])
+                continue
+            total = block_exp_store_sum32(x[r], out[r], c, m, nonpositive)
+            if last:
+                divide_all32(out[r], total)
+            else:
+                m = divide_all_max32(out[r], total, x[r + 1])
 
     return impl
 
@@ -241,8 +302,7 @@ def softmax_rows(x, out, c, method, c_lo=0.0, threads=0):
     holding every method's code (measured faster; ``docs/bench-2026-12-02.md``).
     """
     if method == SHIFTED:
-        for r in range(x.shape[0]):
-            _softmax_shifted(x[r], out[r], c)  # inlined: no call per row
+        _softmax_shifted_rows(x, out, c, 0, x.shape[0])  # inlined: no call per row
     elif method == NAIVE:
         for r in range(x.shape[0]):
             softmax_naive_row(x[r], out[r], c)
@@ -263,12 +323,16 @@ def softmax_rows_parallel(x, out, c, method, c_lo=0.0, threads=0):
     """Every row of a ``(rows, n)`` array, rows spread over threads.
 
     One ``prange`` loop per method, as in :func:`softmax_rows`. ``threads``:
-    how many chunks of rows ``ACCURATE`` makes, one scratch each (pass
-    ``numba.get_num_threads()``; 0 makes one chunk per row).
+    how many chunks of consecutive rows ``SHIFTED`` and ``ACCURATE`` make
+    (pass ``numba.get_num_threads()``; 0 makes one chunk per row); a
+    ``SHIFTED`` chunk finds each row's maximum in the pass before, an
+    ``ACCURATE`` one has a scratch of its own.
     """
     if method == SHIFTED:
-        for r in prange(x.shape[0]):
-            _softmax_shifted(x[r], out[r], c)
+        rows = x.shape[0]
+        chunks = min(threads, rows) if threads > 0 else rows
+        for t in prange(chunks):
+            _softmax_shifted_rows(x, out, c, t * rows // chunks, (t + 1) * rows // chunks)
     elif method == NAIVE:
         for r in prange(x.shape[0]):
             softmax_naive_row(x[r], out[r], c)
