@@ -57,6 +57,8 @@ def _bits_dtype(fmt: Format) -> np.dtype:
 def codec(name: str) -> Codec:
     """The :class:`Codec` of a format name (one or two bytes per element)."""
     fmt = FORMATS[name]
+    if fmt.largest < 1:  # narrow_codec._narrow_unit rounds softmax outputs without overflow
+        raise ValueError(f"format {name}: the fused conversions need 1 to be finite")
     bits = _bits_dtype(fmt)
     decoder = {"bfloat16": cs.DEC_BF16, "float16": cs.DEC_F16}.get(fmt.name, cs.DEC_BITS)
     encoder = {"bfloat16": cs.ENC_BF16, "float16": cs.ENC_F16}.get(fmt.name, cs.ENC_GENERIC)

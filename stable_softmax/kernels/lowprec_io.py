@@ -23,11 +23,12 @@ from .._methods import SHIFTED
 from ._blocks import BLOCK
 from ._options import kernel
 from ._passes32 import block_exp_sum32, block_max32, exp_divide_all32
+from ._rowpasses import row_exp_store_sum32
 from ._special import fill
 from .log_softmax import log_softmax_row
 from .logsumexp import logsumexp_row
-from .narrow_codec import decode, encode
-from .softmax import LONG_ROW32, _softmax_shifted, softmax_row
+from .narrow_codec import decode, encode, encode_quotients
+from .softmax import LONG_ROW32, softmax_row
 
 
 @kernel
@@ -75,11 +76,17 @@ def _softmax_rows_range(xb, ob, c, method, c_lo, spec, r0, r1, scratch):
         for r in range(r0, r1):
             _softmax_shifted_long(xb[r], ob[r], c, spec, scratch)
         return
-    if method == SHIFTED:  # the float32 drivers' inlined shifted row: no call per row
+    if method == SHIFTED:  # the float32 shifted row, its division fused with the rounding
+        a, o = scratch[0], scratch[1]
+        c = np.float32(c)
         for r in range(r0, r1):
-            decode(xb[r], scratch[0], spec)
-            _softmax_shifted(scratch[0], scratch[1], c)
-            encode(scratch[1], ob[r], spec)
+            decode(xb[r], a, spec)
+            m = block_max32(a)
+            if not math.isfinite(m):  # as the float32 row: all NaN
+                fill(o, math.nan)
+                encode(o, ob[r], spec)
+                continue
+            encode_quotients(o, ob[r], row_exp_store_sum32(a, o, c, m), spec)
         return
     for r in range(r0, r1):
         decode(xb[r], scratch[0], spec)
