@@ -287,6 +287,21 @@ def decode(src, dst, spec):
             dst[i] = _widen_one(src[i], spec)
 
 
+def _round_magnitude(builder, a, params):
+    """IR: the code of the float32 magnitude with bits ``a`` rounded to nearest even on
+    the format's grid (unbounded above: the caller handles overflow), from the first
+    five parameters of :func:`_narrow_one` (see the module docstring).
+    """
+    i32 = ir.IntType(32)
+    f32 = ir.FloatType()
+    s, half, rebias, normal_min, magic_bits = params
+    odd = builder.and_(builder.lshr(a, s), i32(1))
+    normal = builder.lshr(builder.add(builder.add(builder.sub(a, rebias), half), odd), s)
+    summed = builder.fadd(builder.bitcast(a, f32), builder.bitcast(magic_bits, f32))
+    small = builder.sub(builder.bitcast(summed, i32), magic_bits)
+    return builder.select(builder.icmp_signed(">=", a, normal_min), normal, small)
+
+
 @intrinsic
 def _narrow_one(typingctx, v, spec):
     """The narrow code (int32) of the float32 ``v`` in the format of ``spec``.
@@ -301,17 +316,12 @@ def _narrow_one(typingctx, v, spec):
 
     def codegen(context, builder, signature, args):
         i32 = ir.IntType(32)
-        f32 = ir.FloatType()
         p = constants(spec.spec.narrow)
-        s, half, rebias, normal_min, magic_bits, largest, overflow = p[:7]
+        s, largest, overflow = p[0], p[5], p[6]
         overflow_nan, nan_pos, nan_neg, payload, sign_bit, signed_zero = p[7:13]
         u = builder.bitcast(args[0], i32)
         a = builder.and_(u, i32(0x7FFFFFFF))
-        odd = builder.and_(builder.lshr(a, s), i32(1))
-        normal = builder.lshr(builder.add(builder.add(builder.sub(a, rebias), half), odd), s)
-        summed = builder.fadd(builder.bitcast(a, f32), builder.bitcast(magic_bits, f32))
-        small = builder.sub(builder.bitcast(summed, i32), magic_bits)
-        code = builder.select(builder.icmp_signed(">=", a, normal_min), normal, small)
+        code = _round_magnitude(builder, a, p[:5])
         over = builder.icmp_signed(">", code, largest)
         code = builder.select(over, overflow, code)
         negative = builder.icmp_signed("<", u, i32(0))
@@ -368,14 +378,8 @@ def _narrow_unit(typingctx, v, spec):
         return None
 
     def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        s, half, rebias, normal_min, magic_bits = constants(spec.spec.narrow[:5])
-        a = builder.bitcast(args[0], i32)
-        odd = builder.and_(builder.lshr(a, s), i32(1))
-        normal = builder.lshr(builder.add(builder.add(builder.sub(a, rebias), half), odd), s)
-        summed = builder.fadd(args[0], builder.bitcast(magic_bits, ir.FloatType()))
-        small = builder.sub(builder.bitcast(summed, i32), magic_bits)
-        return builder.select(builder.icmp_signed(">=", a, normal_min), normal, small)
+        a = builder.bitcast(args[0], ir.IntType(32))
+        return _round_magnitude(builder, a, constants(spec.spec.narrow[:5]))
 
     return types.int32(v, spec), codegen
 
